@@ -18,3 +18,10 @@ target_link_libraries(aegis_ev INTERFACE ${EV_LIBRARY})
 # libev's ev.h trips -Wstrict-prototypes etc.; it is a system header here.
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
+
+# http-parser (the admin endpoint and aegisctl) ships no .pc file either.
+find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h REQUIRED)
+find_library(HTTP_PARSER_LIBRARY http_parser REQUIRED)
+add_library(aegis_http_parser INTERFACE)
+target_include_directories(aegis_http_parser INTERFACE ${HTTP_PARSER_INCLUDE_DIR})
+target_link_libraries(aegis_http_parser INTERFACE ${HTTP_PARSER_LIBRARY})

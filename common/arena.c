@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN alignof(max_align_t)
+#define ALIGN         alignof(max_align_t)
 #define DEFAULT_CHUNK (64u * 1024u)
 
 struct aegis_arena_chunk {

@@ -6,19 +6,19 @@
 #include <string.h>
 
 static const char *const messages[] = {
-	[0] = "success",
-	[-AEGIS_ENOMEM] = "out of memory",
-	[-AEGIS_EINVAL] = "invalid argument",
-	[-AEGIS_EPARSE] = "malformed input",
-	[-AEGIS_EIO] = "input/output error",
-	[-AEGIS_ELIMIT] = "limit exceeded",
-	[-AEGIS_ENOTFOUND] = "not found",
-	[-AEGIS_EEXIST] = "already exists",
-	[-AEGIS_EAGAIN] = "try again",
-	[-AEGIS_ESYS] = "system call failed",
-	[-AEGIS_ETIMEDOUT] = "timed out",
-	[-AEGIS_EPROTO] = "protocol error",
-	[-AEGIS_ESPACE] = "no space in buffer",
+        [0] = "success",
+        [-AEGIS_ENOMEM] = "out of memory",
+        [-AEGIS_EINVAL] = "invalid argument",
+        [-AEGIS_EPARSE] = "malformed input",
+        [-AEGIS_EIO] = "input/output error",
+        [-AEGIS_ELIMIT] = "limit exceeded",
+        [-AEGIS_ENOTFOUND] = "not found",
+        [-AEGIS_EEXIST] = "already exists",
+        [-AEGIS_EAGAIN] = "try again",
+        [-AEGIS_ESYS] = "system call failed",
+        [-AEGIS_ETIMEDOUT] = "timed out",
+        [-AEGIS_EPROTO] = "protocol error",
+        [-AEGIS_ESPACE] = "no space in buffer",
 };
 
 const char *aegis_strerror(int err)
@@ -29,7 +29,7 @@ const char *aegis_strerror(int err)
 }
 
 int aegis_diag_set(struct aegis_diag *diag, int err, const char *file, int line, int column, const char *fmt,
-		   ...)
+                   ...)
 {
 	if (diag == NULL)
 		return err;

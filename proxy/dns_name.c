@@ -48,8 +48,8 @@ int aegis_dns_name_to_str(const uint8_t *wire, size_t len, char *out, size_t out
 			return AEGIS_EINVAL;
 		for (uint8_t k = 0; k < lab; k++) {
 			uint8_t c = wire[i + k];
-			int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-				    c == '-' || c == '_' || c == '*';
+			int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			            (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*';
 			if (plain) {
 				if (o + 1 >= outlen)
 					return AEGIS_ESPACE;

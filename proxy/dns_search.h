@@ -24,10 +24,10 @@
 #include "dns_table.h"
 
 struct aegis_search_opts {
-	const char *namespace_;       /* pod namespace; NULL/"" = unknown (then no 1-label short form) */
-	const char *cluster_domain;   /* NULL = "cluster.local" */
-	const char *const *search;    /* search suffixes as in resolv.conf, presentation form */
-	size_t n_search;              /* at most AEGIS_CONFIG_MAX_SEARCH are kept */
+	const char *namespace_;     /* pod namespace; NULL/"" = unknown (then no 1-label short form) */
+	const char *cluster_domain; /* NULL = "cluster.local" */
+	const char *const *search;  /* search suffixes as in resolv.conf, presentation form */
+	size_t n_search;            /* at most AEGIS_CONFIG_MAX_SEARCH are kept */
 };
 
 struct aegis_search;
@@ -56,7 +56,7 @@ struct aegis_match {
 /* Classifies lname (lower-case wire name, len with root byte). t may be NULL (no config yet): the result
  * is then NONE. Fills *m completely. */
 void aegis_search_match(const struct aegis_search *s, const struct aegis_table *t, const uint8_t *lname,
-			size_t len, struct aegis_match *m);
+                        size_t len, struct aegis_match *m);
 
 /* True when lname is at or below a domain the mesh owns (the cluster domain, clusterset.local, global):
  * before the first configuration arrives these get SERVFAIL rather than an upstream's NXDOMAIN. */

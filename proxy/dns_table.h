@@ -5,8 +5,10 @@
  * What becomes a name (rules and reasons: ../shared/design/DNS_BEHAVIOUR.md, docs/dns.md):
  *  - every ServiceEntry host (exact), with its addresses or an auto-allocated VIP; "*.x" hosts are
  *    wildcard nodes stored under their parent "x" and found with aegis_table_find_wildcard();
- *  - every Kubernetes Service: <svc>.<ns>.svc.<domain> (clusterIPs; for headless services the ready
- *    endpoints' addresses) and <svc>.<ns>.svc.clusterset.local (every cluster's addresses merged);
+ *  - every Kubernetes Service: <svc>.<ns>.svc.<domain> (clusterIPs of the local cluster's instance, else
+ *    of the first cluster by name that has it; for headless services the ready endpoints' addresses of
+ *    every cluster, the local cluster's first), <svc>.<ns>.svc.clusterset.local (the same answer) and
+ *    <svc>.<ns>.<cluster>.global (that cluster's own answer);
  *    a headless service's endpoints with a hostname also give <hostname>.<svc>.<ns>.svc.<domain>;
  *    ExternalName services are a node with a CNAME target;
  *  - SRV nodes _<port-name>._<proto>.<host> for named ServiceEntry and Service ports;
@@ -68,7 +70,7 @@ struct aegis_table;
  * returns a negative aegis_err, fills diag (may be NULL) and leaves *out untouched. The new table has
  * one reference, owned by the caller. */
 int aegis_table_build(const struct aegis_config *cfg, const struct aegis_table_opts *opts,
-		      struct aegis_table **out, struct aegis_diag *diag) AEGIS_WUR;
+                      struct aegis_table **out, struct aegis_diag *diag) AEGIS_WUR;
 
 /* Reference counting (atomic: builder thread and loops may race). unref of the last reference frees.
  * NULL is a no-op for both. */
@@ -77,13 +79,12 @@ void aegis_table_unref(struct aegis_table *t);
 
 /* Exact lookup of a lower-case wire name (len includes the root byte). Returns NULL when absent.
  * Does not consider wildcards. */
-const struct aegis_dns_node *aegis_table_find(const struct aegis_table *t, const uint8_t *lname,
-					      size_t len);
+const struct aegis_dns_node *aegis_table_find(const struct aegis_table *t, const uint8_t *lname, size_t len);
 
 /* Most specific wildcard covering lname: for a.b.example.com tries *.b.example.com, then
  * *.example.com, then *.com. A wildcard never matches its own parent name. NULL when none. */
 const struct aegis_dns_node *aegis_table_find_wildcard(const struct aegis_table *t, const uint8_t *lname,
-						       size_t len);
+                                                       size_t len);
 
 /* For dumps and metrics: number of nodes, the i-th node (stable order: sorted by name), bytes held. */
 size_t aegis_table_count(const struct aegis_table *t);

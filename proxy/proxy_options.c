@@ -1,1 +1,335 @@
-/* placeholder: being written */
+/* aegis-proxy's command line: see proxy_options.h. */
+#include "proxy_options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+        "Usage: aegis-proxy (--config PATH... | --xds-address HOST:PORT) [options]\n"
+        "\n"
+        "The Aegis sidecar: answers mesh names from a table built from Istio/Kubernetes resources and\n"
+        "forwards everything else upstream.\n"
+        "\n"
+        "Configuration source (one of):\n"
+        "  --config PATH            YAML file or directory of resources (repeatable)\n"
+        "  --xds-address HOST:PORT  follow an ADS control plane (aegis-xds or istiod)\n"
+        "\n"
+        "DNS:\n"
+        "  --dns-listen ADDR:PORT   listen address, UDP and TCP (repeatable;\n"
+        "                           default 127.0.0.1:15053 and [::1]:15053)\n"
+        "  --namespace NS           the pod's namespace (short names, default search list)\n"
+        "  --cluster-domain D       cluster domain (default cluster.local)\n"
+        "  --cluster NAME           this pod's cluster in a multi-cluster config\n"
+        "  --resolv-conf PATH       the pod's resolv.conf: search list and upstreams\n"
+        "                           (default /etc/resolv.conf)\n"
+        "  --upstream ADDR[:PORT]   upstream server, overrides resolv.conf (repeatable)\n"
+        "  --ttl SECONDS            TTL of table answers (default 30)\n"
+        "\n"
+        "Forwarding (names that are not mesh names):\n"
+        "  --stub-zone ZONE=ADDR[:PORT][,ADDR...]  send ZONE to its own servers (repeatable;\n"
+        "                           the longest matching zone wins)\n"
+        "  --upstream-parallel      ask every server at once, first good answer wins\n"
+        "                           (default: one at a time, next on failure)\n"
+        "  --upstream-timeout MS    per-attempt timeout (default 1500)\n"
+        "  --upstream-deadline MS   whole-resolution deadline, then SERVFAIL (default 5000)\n"
+        "  --upstream-max-concurrent N  outstanding forwarded queries (default 1024)\n"
+        "  --so-mark N              SO_MARK on upstream sockets (needs CAP_NET_ADMIN)\n"
+        "  --no-cache               no cache in front of upstream\n"
+        "  --cache-size N           positive cache entries (default 10000)\n"
+        "  --cache-max-ttl S        cap on cached TTLs (default 3600)\n"
+        "  --cache-min-ttl S        floor on cached TTLs (default 0)\n"
+        "  --serve-stale S          answer expired entries up to S seconds while upstream fails\n"
+        "  --forward-unready        before the first config, forward mesh names instead of SERVFAIL\n"
+        "  --reuseport              set SO_REUSEPORT on the DNS sockets\n"
+        "\n"
+        "Other:\n"
+        "  --admin ADDR:PORT        admin endpoint (default 127.0.0.1:15000)\n"
+        "  --admin-allow-non-loopback  permit a non-loopback admin address\n"
+        "  --cert-dir DIR           workload identity (cert-chain.pem, key.pem, root-cert.pem)\n"
+        "  --no-watch               do not reload config files when they change (SIGHUP still does)\n"
+        "  --log-level LEVEL        debug, info, warn or error (default info)\n"
+        "  --help, --version\n";
+
+enum {
+	OPT_CONFIG = 256,
+	OPT_XDS,
+	OPT_DNS_LISTEN,
+	OPT_ADMIN,
+	OPT_ADMIN_ANY,
+	OPT_NAMESPACE,
+	OPT_DOMAIN,
+	OPT_CLUSTER,
+	OPT_RESOLV,
+	OPT_UPSTREAM,
+	OPT_CERT_DIR,
+	OPT_LOG_LEVEL,
+	OPT_TTL,
+	OPT_NO_WATCH,
+	OPT_FWD_UNREADY,
+	OPT_REUSEPORT,
+	OPT_STUB,
+	OPT_UP_PARALLEL,
+	OPT_UP_TIMEOUT,
+	OPT_UP_DEADLINE,
+	OPT_UP_MAXC,
+	OPT_SO_MARK,
+	OPT_NO_CACHE,
+	OPT_CACHE_SIZE,
+	OPT_CACHE_MAX_TTL,
+	OPT_CACHE_MIN_TTL,
+	OPT_SERVE_STALE,
+	OPT_HELP,
+	OPT_VERSION
+};
+
+static const struct option long_opts[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"xds-address", required_argument, NULL, OPT_XDS},
+        {"dns-listen", required_argument, NULL, OPT_DNS_LISTEN},
+        {"admin", required_argument, NULL, OPT_ADMIN},
+        {"admin-allow-non-loopback", no_argument, NULL, OPT_ADMIN_ANY},
+        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+        {"cluster-domain", required_argument, NULL, OPT_DOMAIN},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
+        {"resolv-conf", required_argument, NULL, OPT_RESOLV},
+        {"upstream", required_argument, NULL, OPT_UPSTREAM},
+        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"ttl", required_argument, NULL, OPT_TTL},
+        {"no-watch", no_argument, NULL, OPT_NO_WATCH},
+        {"forward-unready", no_argument, NULL, OPT_FWD_UNREADY},
+        {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+        {"stub-zone", required_argument, NULL, OPT_STUB},
+        {"upstream-parallel", no_argument, NULL, OPT_UP_PARALLEL},
+        {"upstream-timeout", required_argument, NULL, OPT_UP_TIMEOUT},
+        {"upstream-deadline", required_argument, NULL, OPT_UP_DEADLINE},
+        {"upstream-max-concurrent", required_argument, NULL, OPT_UP_MAXC},
+        {"so-mark", required_argument, NULL, OPT_SO_MARK},
+        {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+        {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+        {"cache-max-ttl", required_argument, NULL, OPT_CACHE_MAX_TTL},
+        {"cache-min-ttl", required_argument, NULL, OPT_CACHE_MIN_TTL},
+        {"serve-stale", required_argument, NULL, OPT_SERVE_STALE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+};
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	return false;
+}
+
+/* Parses a decimal number in [lo, hi]; prints "bad --NAME" and returns -1 otherwise. */
+static int parse_u32(const char *flag, const char *arg, unsigned long lo, unsigned long hi, uint32_t *out,
+                     FILE *err)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < lo || v > hi) {
+		fprintf(err, "aegis-proxy: bad --%s '%s' (%lu..%lu)\n", flag, arg, lo, hi);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "company.local=10.0.0.2,10.0.0.3:5353" */
+static int parse_stub(const char *arg, struct aegis_proxy_stub_zone *z, FILE *err)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq == NULL || eq == arg || (size_t)(eq - arg) >= sizeof(z->zone))
+		goto bad;
+	memcpy(z->zone, arg, (size_t)(eq - arg));
+	z->zone[eq - arg] = '\0';
+	z->n_servers = 0;
+	const char *p = eq + 1;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char one[80];
+		if (n == 0 || n >= sizeof(one) || z->n_servers == AEGIS_MAX_UPSTREAMS)
+			goto bad;
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (aegis_sockaddr_parse(one, 53, &z->servers[z->n_servers]) != 0)
+			goto bad;
+		z->n_servers++;
+		p += n + (comma ? 1 : 0);
+	}
+	if (z->n_servers == 0)
+		goto bad;
+	return 0;
+bad:
+	fprintf(err,
+	        "aegis-proxy: bad --stub-zone '%s' (want ZONE=ADDR[:PORT][,ADDR...], at most %d servers)\n",
+	        arg, AEGIS_MAX_UPSTREAMS);
+	return -1;
+}
+
+enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
+                                                          struct aegis_proxy_options *o, FILE *out, FILE *err)
+{
+	memset(o, 0, sizeof(*o));
+	o->cluster_domain = "cluster.local";
+	o->resolv_conf = "/etc/resolv.conf";
+	o->log_level = AEGIS_LOG_INFO;
+	o->ttl = 30;
+	o->watch = true;
+	o->namespace_ = "";
+	o->cluster = "";
+	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
+		return AEGIS_OPTIONS_EXIT_USAGE;
+
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG:
+			if (o->n_config_paths == AEGIS_MAX_CONFIG_PATHS) {
+				fprintf(err, "aegis-proxy: too many --config paths (max %d)\n",
+				        AEGIS_MAX_CONFIG_PATHS);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			o->config_paths[o->n_config_paths++] = optarg;
+			break;
+		case OPT_XDS: o->xds_address = optarg; break;
+		case OPT_DNS_LISTEN:
+			if (o->n_dns_listen == AEGIS_DNS_MAX_LISTEN ||
+			    aegis_sockaddr_parse(optarg, 53, &o->dns_listen[o->n_dns_listen]) != 0) {
+				fprintf(err,
+				        "aegis-proxy: bad --dns-listen '%s' (want ADDR:PORT, at most %d)\n",
+				        optarg, AEGIS_DNS_MAX_LISTEN);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			o->n_dns_listen++;
+			break;
+		case OPT_ADMIN:
+			if (aegis_sockaddr_parse(optarg, 15000, &o->admin) != 0) {
+				fprintf(err, "aegis-proxy: bad --admin '%s' (want ADDR:PORT)\n", optarg);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			break;
+		case OPT_ADMIN_ANY: o->admin_non_loopback_ok = true; break;
+		case OPT_NAMESPACE: o->namespace_ = optarg; break;
+		case OPT_DOMAIN: o->cluster_domain = optarg; break;
+		case OPT_CLUSTER: o->cluster = optarg; break;
+		case OPT_RESOLV: o->resolv_conf = optarg; break;
+		case OPT_UPSTREAM:
+			if (o->n_upstreams == AEGIS_MAX_UPSTREAMS ||
+			    aegis_sockaddr_parse(optarg, 53, &o->upstreams[o->n_upstreams]) != 0) {
+				fprintf(err,
+				        "aegis-proxy: bad --upstream '%s' (want ADDR[:PORT], at most %d)\n",
+				        optarg, AEGIS_MAX_UPSTREAMS);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			o->n_upstreams++;
+			break;
+		case OPT_CERT_DIR: o->cert_dir = optarg; break;
+		case OPT_LOG_LEVEL:
+			if (aegis_log_parse_level(optarg, &o->log_level) != 0) {
+				fprintf(err, "aegis-proxy: bad --log-level '%s' (debug, info, warn, error)\n",
+				        optarg);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			break;
+		case OPT_TTL:
+			if (parse_u32("ttl", optarg, 0, 604800, &o->ttl, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_STUB:
+			if (o->n_stub_zones == AEGIS_MAX_STUB_ZONES) {
+				fprintf(err, "aegis-proxy: too many --stub-zone (max %d)\n",
+				        AEGIS_MAX_STUB_ZONES);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			if (parse_stub(optarg, &o->stub_zones[o->n_stub_zones], err) != 0)
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			o->n_stub_zones++;
+			break;
+		case OPT_UP_PARALLEL: o->upstream_parallel = true; break;
+		case OPT_UP_TIMEOUT:
+			if (parse_u32("upstream-timeout", optarg, 10, 60000, &o->upstream_timeout_ms, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_UP_DEADLINE:
+			if (parse_u32("upstream-deadline", optarg, 10, 120000, &o->upstream_deadline_ms, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_UP_MAXC:
+			if (parse_u32("upstream-max-concurrent", optarg, 1, 1000000,
+			              &o->upstream_max_concurrent, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_SO_MARK:
+			if (parse_u32("so-mark", optarg, 1, UINT32_MAX, &o->so_mark, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_NO_CACHE: o->no_cache = true; break;
+		case OPT_CACHE_SIZE:
+			if (parse_u32("cache-size", optarg, 1, 10000000, &o->cache_size, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_CACHE_MAX_TTL:
+			if (parse_u32("cache-max-ttl", optarg, 1, 604800, &o->cache_max_ttl, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_CACHE_MIN_TTL:
+			if (parse_u32("cache-min-ttl", optarg, 0, 86400, &o->cache_min_ttl, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_SERVE_STALE:
+			if (parse_u32("serve-stale", optarg, 0, 604800, &o->serve_stale, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_NO_WATCH: o->watch = false; break;
+		case OPT_FWD_UNREADY: o->forward_unready = true; break;
+		case OPT_REUSEPORT: o->reuseport = true; break;
+		case OPT_HELP: fputs(usage, out); return AEGIS_OPTIONS_EXIT_OK;
+		case OPT_VERSION:
+			fprintf(out, "aegis-proxy %s\n", AEGIS_VERSION);
+			return AEGIS_OPTIONS_EXIT_OK;
+		default:
+			fprintf(err, "aegis-proxy: unknown or incomplete option '%s'\n%s", argv[optind - 1],
+			        usage);
+			return AEGIS_OPTIONS_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(err, "aegis-proxy: unexpected argument '%s'\n", argv[optind]);
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (o->n_config_paths == 0 && o->xds_address == NULL) {
+		fprintf(err, "aegis-proxy: give --config PATH or --xds-address HOST:PORT\n%s", usage);
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (o->n_config_paths > 0 && o->xds_address != NULL) {
+		fprintf(err, "aegis-proxy: --config and --xds-address are exclusive\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (!is_loopback(&o->admin) && !o->admin_non_loopback_ok) {
+		fprintf(err, "aegis-proxy: --admin must be a loopback address unless "
+		             "--admin-allow-non-loopback\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (o->n_dns_listen == 0) {
+		if (aegis_sockaddr_parse("127.0.0.1:15053", 0, &o->dns_listen[0]) != 0 ||
+		    aegis_sockaddr_parse("[::1]:15053", 0, &o->dns_listen[1]) != 0)
+			return AEGIS_OPTIONS_EXIT_USAGE;
+		o->n_dns_listen = 2;
+	}
+	return AEGIS_OPTIONS_RUN;
+}

@@ -25,10 +25,11 @@ struct aegis_resolv_conf {
 };
 
 /* Parses path into *out (zeroed first). Returns 0, AEGIS_EIO (cannot read; errno kept) or AEGIS_EPARSE. */
-int aegis_resolv_conf_load(const char *path, struct aegis_resolv_conf *out, struct aegis_diag *diag) AEGIS_WUR;
+int aegis_resolv_conf_load(const char *path, struct aegis_resolv_conf *out,
+                           struct aegis_diag *diag) AEGIS_WUR;
 
 /* Same, from a buffer (tests, fuzzing); name is used in diagnostics. */
 int aegis_resolv_conf_parse(const char *name, const char *buf, size_t len, struct aegis_resolv_conf *out,
-			    struct aegis_diag *diag) AEGIS_WUR;
+                            struct aegis_diag *diag) AEGIS_WUR;
 
 #endif

@@ -19,8 +19,8 @@ enum aegis_err {
 	AEGIS_EAGAIN = -8,    /* try again later (would block, not ready) */
 	AEGIS_ESYS = -9,      /* a system call failed; errno has the detail */
 	AEGIS_ETIMEDOUT = -10,
-	AEGIS_EPROTO = -11,   /* peer violated the protocol */
-	AEGIS_ESPACE = -12,   /* output buffer too small */
+	AEGIS_EPROTO = -11, /* peer violated the protocol */
+	AEGIS_ESPACE = -12, /* output buffer too small */
 	AEGIS_ERR_MIN_ = -13
 };
 
@@ -38,8 +38,8 @@ struct aegis_diag {
 
 /* Fills diag (if not NULL) with printf-style text; file may be NULL. Returns err for chaining:
  * `return aegis_diag_set(d, AEGIS_EPARSE, path, line, col, "bad port %s", s);` */
-int aegis_diag_set(struct aegis_diag *diag, int err, const char *file, int line, int column,
-		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int aegis_diag_set(struct aegis_diag *diag, int err, const char *file, int line, int column, const char *fmt,
+                   ...) __attribute__((format(printf, 6, 7)));
 
 /* Formats "file:line:column: msg" (omitting unknown parts) into buf; returns buf. */
 const char *aegis_diag_str(const struct aegis_diag *diag, char *buf, size_t len);

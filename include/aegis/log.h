@@ -28,18 +28,30 @@ struct aegis_log_kv {
 	} v;
 };
 
-#define LKV_S(k, x) {.key = (k), .type = AEGIS_KV_STR, .v.s = (x)}
-#define LKV_I(k, x) {.key = (k), .type = AEGIS_KV_INT, .v.i = (long long)(x)}
-#define LKV_D(k, x) {.key = (k), .type = AEGIS_KV_DBL, .v.d = (double)(x)}
-#define LKV_B(k, x) {.key = (k), .type = AEGIS_KV_BOOL, .v.i = (x) ? 1 : 0}
+#define LKV_S(k, x)                                                                                          \
+	{                                                                                                    \
+		.key = (k), .type = AEGIS_KV_STR, .v.s = (x)                                                 \
+	}
+#define LKV_I(k, x)                                                                                          \
+	{                                                                                                    \
+		.key = (k), .type = AEGIS_KV_INT, .v.i = (long long)(x)                                      \
+	}
+#define LKV_D(k, x)                                                                                          \
+	{                                                                                                    \
+		.key = (k), .type = AEGIS_KV_DBL, .v.d = (double)(x)                                         \
+	}
+#define LKV_B(k, x)                                                                                          \
+	{                                                                                                    \
+		.key = (k), .type = AEGIS_KV_BOOL, .v.i = (x) ? 1 : 0                                        \
+	}
 
 extern enum aegis_log_level aegis_log_level_current;
 
-#define AEGIS_LOG(lvl, msg, ...)                                                                       \
-	do {                                                                                           \
-		if ((lvl) >= aegis_log_level_current)                                                  \
-			aegis_log_emit((lvl), (msg),                                                   \
-				       (const struct aegis_log_kv[]){__VA_ARGS__ __VA_OPT__(, ){0}});  \
+#define AEGIS_LOG(lvl, msg, ...)                                                                             \
+	do {                                                                                                 \
+		if ((lvl) >= aegis_log_level_current)                                                        \
+			aegis_log_emit((lvl), (msg),                                                         \
+			               (const struct aegis_log_kv[]){__VA_ARGS__ __VA_OPT__(, ){0}});        \
 	} while (0)
 
 /* Writes one line; kvs ends with an entry whose type is AEGIS_KV_END. Thread-safe (one write(2)). */

@@ -29,12 +29,12 @@ struct aegis_labels {
 /* Where a resource came from, for error messages and config dumps. */
 struct aegis_meta {
 	const char *name;
-	const char *namespace_;  /* "" when the object has none; loaders default it to "default" */
+	const char *namespace_; /* "" when the object has none; loaders default it to "default" */
 	struct aegis_labels labels;
 	struct aegis_labels annotations;
-	const char *cluster;     /* cluster name from cluster.yaml or xDS; "" = local */
-	const char *source;      /* file path or xDS type URL */
-	int line;                /* line of the object's first key in source; 0 when not from a file */
+	const char *cluster; /* cluster name from cluster.yaml or xDS; "" = local */
+	const char *source;  /* file path or xDS type URL */
+	int line;            /* line of the object's first key in source; 0 when not from a file */
 	const char *resource_version;
 };
 
@@ -42,34 +42,39 @@ struct aegis_meta {
 struct aegis_port {
 	const char *name;
 	uint32_t number;
-	const char *protocol;    /* upper case as written: "HTTP", "TCP", "UDP", "GRPC", ... ("" = TCP) */
-	uint32_t target_port;    /* 0 when absent or a named targetPort */
+	const char *protocol; /* upper case as written: "HTTP", "TCP", "UDP", "GRPC", ... ("" = TCP) */
+	uint32_t target_port; /* 0 when absent or a named targetPort */
 };
 
-struct aegis_port_ref {      /* WorkloadEntry / ServiceEntry endpoint `ports` map: name -> number */
+struct aegis_port_ref { /* WorkloadEntry / ServiceEntry endpoint `ports` map: name -> number */
 	const char *name;
 	uint32_t number;
 };
 
-enum aegis_health { AEGIS_HEALTH_UNKNOWN = 0, AEGIS_HEALTH_HEALTHY, AEGIS_HEALTH_UNHEALTHY, AEGIS_HEALTH_DRAINING };
+enum aegis_health {
+	AEGIS_HEALTH_UNKNOWN = 0,
+	AEGIS_HEALTH_HEALTHY,
+	AEGIS_HEALTH_UNHEALTHY,
+	AEGIS_HEALTH_DRAINING
+};
 
 /* A workload: ServiceEntry.endpoints[i], WorkloadEntry.spec, or one address of an EndpointSlice
  * endpoint. */
 struct aegis_workload {
-	const char *address;     /* IP address, hostname (DNS resolution) or "unix://..." */
+	const char *address; /* IP address, hostname (DNS resolution) or "unix://..." */
 	const struct aegis_port_ref *ports;
 	size_t n_ports;
 	struct aegis_labels labels;
 	const char *network;
-	const char *locality;    /* "region/zone/subzone" */
-	uint32_t weight;         /* 0 = unset (treated as 1) */
+	const char *locality; /* "region/zone/subzone" */
+	uint32_t weight;      /* 0 = unset (treated as 1) */
 	const char *service_account;
 	enum aegis_health health;
 	/* Kubernetes EndpointSlice extras ("" when absent) */
-	const char *hostname;    /* endpoint hostname: gives <hostname>.<svc>.<ns>.svc.<domain> */
+	const char *hostname; /* endpoint hostname: gives <hostname>.<svc>.<ns>.svc.<domain> */
 	const char *node_name;
 	const char *zone;
-	const char *target_pod;  /* targetRef.name when targetRef.kind == Pod */
+	const char *target_pod; /* targetRef.name when targetRef.kind == Pod */
 };
 
 enum aegis_se_location { AEGIS_SE_MESH_EXTERNAL = 0, AEGIS_SE_MESH_INTERNAL };
@@ -83,9 +88,9 @@ enum aegis_se_resolution {
 /* networking.istio.io ServiceEntry */
 struct aegis_service_entry {
 	struct aegis_meta meta;
-	const char *const *hosts;       /* lower-cased; may start with "*." */
+	const char *const *hosts; /* lower-cased; may start with "*." */
 	size_t n_hosts;
-	const char *const *addresses;   /* IPs or CIDRs as written; empty = auto-allocate a VIP */
+	const char *const *addresses; /* IPs or CIDRs as written; empty = auto-allocate a VIP */
 	size_t n_addresses;
 	const struct aegis_port *ports;
 	size_t n_ports;
@@ -120,7 +125,7 @@ struct aegis_k8s_service {
 	bool headless;                  /* clusterIP: None */
 	const char *const *cluster_ips; /* spec.clusterIPs, else [spec.clusterIP]; excludes "None" */
 	size_t n_cluster_ips;
-	const char *external_name;      /* type ExternalName, lower-cased */
+	const char *external_name; /* type ExternalName, lower-cased */
 	const struct aegis_port *ports;
 	size_t n_ports;
 	struct aegis_labels selector;
@@ -130,21 +135,21 @@ struct aegis_k8s_service {
 struct aegis_slice_endpoint {
 	const char *const *addresses;
 	size_t n_addresses;
-	bool ready;                     /* conditions.ready; absent counts as ready (API semantics) */
+	bool ready; /* conditions.ready; absent counts as ready (API semantics) */
 	bool serving;
 	bool terminating;
 	const char *hostname;
 	const char *node_name;
 	const char *zone;
-	const char *target_kind;        /* targetRef.kind */
-	const char *target_name;        /* targetRef.name */
+	const char *target_kind; /* targetRef.kind */
+	const char *target_name; /* targetRef.name */
 	const char *target_namespace;
 };
 
 struct aegis_endpoint_slice {
 	struct aegis_meta meta;
-	const char *service_name;       /* label kubernetes.io/service-name */
-	const char *address_type;       /* "IPv4", "IPv6", "FQDN" */
+	const char *service_name; /* label kubernetes.io/service-name */
+	const char *address_type; /* "IPv4", "IPv6", "FQDN" */
 	const struct aegis_port *ports;
 	size_t n_ports;
 	const struct aegis_slice_endpoint *endpoints;
@@ -154,20 +159,20 @@ struct aegis_endpoint_slice {
 /* VirtualService */
 struct aegis_route_dest {
 	const char *host;
-	const char *subset;             /* "" = whole service */
-	uint32_t port;                  /* 0 = unset */
-	int32_t weight;                 /* -1 = unset (a lone destination gets 100) */
+	const char *subset; /* "" = whole service */
+	uint32_t port;      /* 0 = unset */
+	int32_t weight;     /* -1 = unset (a lone destination gets 100) */
 };
 
 struct aegis_route_match {
-	uint32_t port;                  /* 0 = any */
+	uint32_t port; /* 0 = any */
 	struct aegis_labels source_labels;
 	const char *source_namespace;
 	const char *const *destination_subnets;
 	size_t n_destination_subnets;
-	const char *const *sni_hosts;   /* tls routes */
+	const char *const *sni_hosts; /* tls routes */
 	size_t n_sni_hosts;
-	bool has_l7;                    /* uri/headers/method/... present: cannot be decided on a TCP stream */
+	bool has_l7; /* uri/headers/method/... present: cannot be decided on a TCP stream */
 };
 
 enum aegis_route_kind { AEGIS_ROUTE_HTTP = 0, AEGIS_ROUTE_TCP, AEGIS_ROUTE_TLS };
@@ -179,8 +184,8 @@ struct aegis_route {
 	size_t n_matches;
 	const struct aegis_route_dest *dests;
 	size_t n_dests;
-	uint32_t timeout_ms;            /* 0 = unset */
-	uint32_t retries;               /* retries.attempts; 0 = unset */
+	uint32_t timeout_ms; /* 0 = unset */
+	uint32_t retries;    /* retries.attempts; 0 = unset */
 };
 
 struct aegis_virtual_service {
@@ -196,8 +201,20 @@ struct aegis_virtual_service {
 };
 
 /* DestinationRule */
-enum aegis_tls_mode { AEGIS_TLS_UNSET = 0, AEGIS_TLS_DISABLE, AEGIS_TLS_SIMPLE, AEGIS_TLS_MUTUAL, AEGIS_TLS_ISTIO_MUTUAL };
-enum aegis_lb { AEGIS_LB_UNSET = 0, AEGIS_LB_ROUND_ROBIN, AEGIS_LB_LEAST_REQUEST, AEGIS_LB_RANDOM, AEGIS_LB_PASSTHROUGH };
+enum aegis_tls_mode {
+	AEGIS_TLS_UNSET = 0,
+	AEGIS_TLS_DISABLE,
+	AEGIS_TLS_SIMPLE,
+	AEGIS_TLS_MUTUAL,
+	AEGIS_TLS_ISTIO_MUTUAL
+};
+enum aegis_lb {
+	AEGIS_LB_UNSET = 0,
+	AEGIS_LB_ROUND_ROBIN,
+	AEGIS_LB_LEAST_REQUEST,
+	AEGIS_LB_RANDOM,
+	AEGIS_LB_PASSTHROUGH
+};
 
 struct aegis_locality_failover {
 	const char *from;
@@ -211,12 +228,12 @@ struct aegis_traffic_policy {
 	const char *const *tls_subject_alt_names;
 	size_t n_tls_subject_alt_names;
 	enum aegis_lb lb;
-	bool locality_lb_enabled;       /* loadBalancer.localityLbSetting.enabled (default true when set) */
+	bool locality_lb_enabled; /* loadBalancer.localityLbSetting.enabled (default true when set) */
 	const struct aegis_locality_failover *failover;
 	size_t n_failover;
 	const char *const *failover_priority;
 	size_t n_failover_priority;
-	uint32_t connect_timeout_ms;    /* connectionPool.tcp.connectTimeout */
+	uint32_t connect_timeout_ms; /* connectionPool.tcp.connectTimeout */
 	uint32_t max_connections;
 	uint32_t outlier_consecutive_errors; /* outlierDetection.consecutive5xxErrors / consecutiveErrors */
 	uint32_t outlier_interval_ms;
@@ -246,7 +263,7 @@ struct aegis_name_info {
 	const char *host;
 	const char *const *ips;
 	size_t n_ips;
-	const char *registry;           /* "Kubernetes" or "" */
+	const char *registry; /* "Kubernetes" or "" */
 	const char *shortname;
 	const char *namespace_;
 	const char *const *alt_hosts;

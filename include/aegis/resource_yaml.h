@@ -18,10 +18,10 @@
 /* Loads every path (file or directory) into one new config. Returns 0 and sets *out (caller frees with
  * aegis_config_free), or a negative aegis_err with diag filled. */
 int aegis_yaml_load_paths(const char *const *paths, size_t n_paths, struct aegis_config **out,
-			  struct aegis_diag *diag) AEGIS_WUR;
+                          struct aegis_diag *diag) AEGIS_WUR;
 
 /* Loads one YAML document stream from memory (tests, fuzzing); name is used in diagnostics. */
 int aegis_yaml_load_buffer(const char *name, const char *buf, size_t len, struct aegis_config **out,
-			   struct aegis_diag *diag) AEGIS_WUR;
+                           struct aegis_diag *diag) AEGIS_WUR;
 
 #endif

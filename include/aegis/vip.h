@@ -4,8 +4,8 @@
  * Stability: a host keeps its VIP for as long as it exists, whatever other entries come and go; a new
  * host gets the slot its name hashes to, or the next free one, so the same host set allocated in the same
  * order gives the same VIPs after a restart; two hosts never share a slot. The IPv4 and IPv6 VIPs of a
- * host use the same slot number (240.240.X.Y and 2001:2::XY, the slot in the low 16 bits). aegis-xds persists the map
- * so that its restarts keep VIPs even when the order of arrival differs. */
+ * host use the same slot number (240.240.X.Y and 2001:2::XY, the slot in the low 16 bits). aegis-xds persists
+ * the map so that its restarts keep VIPs even when the order of arrival differs. */
 #ifndef AEGIS_VIP_H
 #define AEGIS_VIP_H
 

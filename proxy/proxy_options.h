@@ -1,0 +1,70 @@
+/* aegis-proxy's command line (the contract in ARCHITECTURE.md, plus Aegis's own flags). */
+#ifndef AEGIS_PROXY_OPTIONS_H
+#define AEGIS_PROXY_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "aegis/err.h"
+#include "aegis/log.h"
+#include "dns_server.h"
+
+#define AEGIS_MAX_CONFIG_PATHS 64
+#define AEGIS_MAX_UPSTREAMS    8
+#define AEGIS_MAX_STUB_ZONES   32
+
+/* --stub-zone company.local=10.0.0.2,10.0.0.3:5353 */
+struct aegis_proxy_stub_zone {
+	char zone[256];
+	struct sockaddr_storage servers[AEGIS_MAX_UPSTREAMS];
+	size_t n_servers;
+};
+
+struct aegis_proxy_options {
+	const char *config_paths[AEGIS_MAX_CONFIG_PATHS];
+	size_t n_config_paths;
+	const char *xds_address;
+	struct sockaddr_storage dns_listen[AEGIS_DNS_MAX_LISTEN];
+	size_t n_dns_listen;
+	struct sockaddr_storage admin;
+	bool admin_non_loopback_ok;
+	const char *namespace_;
+	const char *cluster_domain;
+	const char *cluster; /* local cluster in a multi-cluster config */
+	const char *resolv_conf;
+	struct sockaddr_storage upstreams[AEGIS_MAX_UPSTREAMS];
+	size_t n_upstreams;
+	struct aegis_proxy_stub_zone stub_zones[AEGIS_MAX_STUB_ZONES];
+	size_t n_stub_zones;
+	bool upstream_parallel;
+	uint32_t upstream_timeout_ms; /* 0 = forwarder default */
+	uint32_t upstream_deadline_ms;
+	uint32_t upstream_max_concurrent;
+	uint32_t so_mark;
+	bool no_cache;
+	uint32_t cache_size;    /* positive entries; 0 = default */
+	uint32_t cache_max_ttl; /* 0 = default */
+	uint32_t cache_min_ttl;
+	uint32_t serve_stale; /* seconds; 0 = off */
+	const char *cert_dir;
+	enum aegis_log_level log_level;
+	uint32_t ttl;
+	bool watch; /* reload config files when they change */
+	bool forward_unready;
+	bool reuseport;
+};
+
+enum aegis_proxy_options_result {
+	AEGIS_OPTIONS_RUN = 0,
+	AEGIS_OPTIONS_EXIT_OK,   /* --help / --version printed */
+	AEGIS_OPTIONS_EXIT_USAGE /* bad usage, message printed to err */
+};
+
+/* Parses argv into *o (defaults first). Messages go to out (help, version) or err (mistakes). */
+enum aegis_proxy_options_result
+aegis_proxy_options_parse(int argc, char **argv, struct aegis_proxy_options *o, FILE *out, FILE *err);
+
+#endif
