@@ -19,6 +19,8 @@ struct aegis_admin_sections {
 static const char *const kind_names[] = {"host", "wildcard", "srv", "ptr", "cname"};
 static const char *const source_names[AEGIS_SRC_COUNT_] = {"table", "error", "upstream", "cache", "dropped"};
 static const char *const qtype_names[AEGIS_QT_COUNT_] = {"A", "AAAA", "SRV", "PTR", "other"};
+static const char *const rcode_names[AEGIS_RC_COUNT_] = {
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other", "none"};
 
 static json_t *name_json(const uint8_t *wire, size_t len)
 {
@@ -169,31 +171,31 @@ static void dns_metrics(void *user, struct aegis_metrics *m)
 	struct aegis_admin_sections *s = user;
 	const struct aegis_dns_server_stats *st = aegis_dns_server_stats(s->ctx.dns);
 	const struct aegis_table *t = aegis_dns_server_table(s->ctx.dns);
-	char rc[8];
 
-	aegis_metrics_family(m, "aegis_dns_requests_total", AEGIS_METRIC_COUNTER,
-	                     "DNS queries received, by transport.");
+	/* One series per (transport, type, rcode, source) seen so far: at most 2 x 5 x 9 x 5 = 450, in
+	 * practice a dozen. */
+	aegis_metrics_family(
+	        m, "aegis_dns_requests_total", AEGIS_METRIC_COUNTER,
+	        "DNS queries by transport, question type, response code and where the answer came "
+	        "from (table, cache, upstream, error, dropped; rcode none = no answer sent).");
+	static const char *const transport_names[2] = {"udp", "tcp"};
+	for (int tr = 0; tr < 2; tr++)
+		for (int ty = 0; ty < AEGIS_QT_COUNT_; ty++)
+			for (int rc = 0; rc < AEGIS_RC_COUNT_; rc++)
+				for (int so = 0; so < AEGIS_SRC_COUNT_; so++) {
+					uint64_t v = st->requests[tr][ty][rc][so];
+					if (v == 0)
+						continue;
+					struct aegis_metric_label l[4] = {{"transport", transport_names[tr]},
+					                                  {"type", qtype_names[ty]},
+					                                  {"rcode", rcode_names[rc]},
+					                                  {"source", source_names[so]}};
+					aegis_metrics_uint(m, l, 4, v);
+				}
+	aegis_metrics_family(m, "aegis_dns_queries_received_total", AEGIS_METRIC_COUNTER,
+	                     "DNS queries received, by transport (answered, forwarded, dropped or pending).");
 	aegis_metrics_uint(m, &(struct aegis_metric_label){"transport", "udp"}, 1, st->queries_udp);
 	aegis_metrics_uint(m, &(struct aegis_metric_label){"transport", "tcp"}, 1, st->queries_tcp);
-	aegis_metrics_family(m, "aegis_dns_requests_by_type_total", AEGIS_METRIC_COUNTER,
-	                     "DNS queries answered or forwarded, by question type.");
-	for (int i = 0; i < AEGIS_QT_COUNT_; i++)
-		aegis_metrics_uint(m, &(struct aegis_metric_label){"type", qtype_names[i]}, 1,
-		                   st->by_qtype[i]);
-	aegis_metrics_family(
-	        m, "aegis_dns_requests_by_source_total", AEGIS_METRIC_COUNTER,
-	        "DNS queries by where the answer came from (table, error, upstream, cache, dropped).");
-	for (int i = 0; i < AEGIS_SRC_COUNT_; i++)
-		aegis_metrics_uint(m, &(struct aegis_metric_label){"source", source_names[i]}, 1,
-		                   st->by_source[i]);
-	aegis_metrics_family(m, "aegis_dns_responses_total", AEGIS_METRIC_COUNTER,
-	                     "DNS responses written by the proxy itself, by rcode (16 = BADVERS).");
-	for (int i = 0; i < 17; i++) {
-		if (st->by_rcode[i] == 0 && i != 0 && i != 2 && i != 3 && i != 5)
-			continue; /* the common rcodes always, the rest once seen */
-		snprintf(rc, sizeof(rc), "%d", i);
-		aegis_metrics_uint(m, &(struct aegis_metric_label){"rcode", rc}, 1, st->by_rcode[i]);
-	}
 	aegis_metrics_family(m, "aegis_dns_truncated_total", AEGIS_METRIC_COUNTER,
 	                     "Answers sent with TC=1 (too large for the client's UDP limit).");
 	aegis_metrics_uint(m, NULL, 0, st->truncated);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "aegis/log.h"
+#include "dns_policy.h" /* policy */
+#include "query_log.h"  /* policy */
 #include "upstream.h"
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -46,6 +48,8 @@ struct tcp_conn {
 	size_t in_len, in_cap;
 	uint8_t *out; /* answers waiting to be written */
 	size_t out_len, out_off, out_cap;
+	struct sockaddr_storage peer; /* policy: the client, for the ACL and the query log */
+	uint64_t read_ns;             /* policy: start of the last read burst (query log latency) */
 };
 
 /* Where the answer to a forwarded query goes once the forwarder calls back. */
@@ -55,6 +59,7 @@ struct udp_pending {
 	int fd;
 	socklen_t addr_len;
 	struct sockaddr_storage addr;
+	uint64_t t0; /* policy: when the query arrived (query log latency) */
 };
 
 /* The origin of the query being handled: the UDP socket and peer, or the TCP connection. */
@@ -83,6 +88,13 @@ struct aegis_dns_server {
 	struct aegis_dns_server_stats stats;
 	struct aegis_upstream *upstream; /* NULL: names that are not ours get REFUSED */
 	struct udp_pending *pending_udp; /* forwarded UDP queries waiting for their answer */
+	/* policy: security controls and audit log (borrowed, NULL = off); batch_ns is the monotonic time
+	 * of the current recvmmsg batch or TCP read burst, read once per batch, not per query. */
+	struct aegis_policy *policy;
+	struct aegis_qlog *qlog;
+	uint64_t batch_ns;
+	ev_timer accept_pause; /* fault: listeners resting after accept() ran out of descriptors */
+	double accept_err_logged;
 	/* One set of UDP batch buffers per loop: the hot path allocates nothing. */
 	struct mmsghdr rx_msgs[AEGIS_DNS_UDP_BATCH];
 	struct iovec rx_iov[AEGIS_DNS_UDP_BATCH];
@@ -193,32 +205,58 @@ static void observe(struct aegis_dns_server *srv, uint64_t total_ns, unsigned n)
 	srv->stats.answer_ns_sum += total_ns;
 }
 
-static void count(struct aegis_dns_server *srv, const struct aegis_dns_query *q,
+static enum aegis_dns_qtype_bucket qtype_bucket(uint16_t qtype)
+{
+	switch (qtype) {
+	case AEGIS_TYPE_A: return AEGIS_QT_A;
+	case AEGIS_TYPE_AAAA: return AEGIS_QT_AAAA;
+	case AEGIS_TYPE_SRV: return AEGIS_QT_SRV;
+	case AEGIS_TYPE_PTR: return AEGIS_QT_PTR;
+	default: return AEGIS_QT_OTHER;
+	}
+}
+
+static enum aegis_dns_rcode_bucket rcode_bucket(unsigned rcode)
+{
+	return rcode <= 5    ? (enum aegis_dns_rcode_bucket)rcode
+	       : rcode == 16 ? AEGIS_RC_BADVERS
+	                     : AEGIS_RC_OTHER;
+}
+
+/* Counts one query once its fate is known. */
+static void record(struct aegis_dns_server *srv, bool tcp, uint16_t qtype, enum aegis_dns_rcode_bucket rc,
+                   enum aegis_answer_source source)
+{
+	srv->stats.requests[tcp][qtype_bucket(qtype)][rc][source]++;
+}
+
+/* A locally decided answer (table, error, dropped). Forwarded queries are counted when their answer comes
+ * back, from the cache or from upstream. */
+static void count(struct aegis_dns_server *srv, bool tcp, const struct aegis_dns_query *q,
                   const struct aegis_answer_info *info)
 {
-	enum aegis_dns_qtype_bucket b;
-	switch (q->qtype) {
-	case AEGIS_TYPE_A: b = AEGIS_QT_A; break;
-	case AEGIS_TYPE_AAAA: b = AEGIS_QT_AAAA; break;
-	case AEGIS_TYPE_SRV: b = AEGIS_QT_SRV; break;
-	case AEGIS_TYPE_PTR: b = AEGIS_QT_PTR; break;
-	default: b = AEGIS_QT_OTHER; break;
-	}
-	srv->stats.by_qtype[b]++;
-	srv->stats.by_source[info->source]++;
-	if (info->source != AEGIS_SRC_DROPPED && info->source != AEGIS_SRC_UPSTREAM)
-		srv->stats.by_rcode[info->rcode <= 16 ? info->rcode : 16]++;
+	if (info->source == AEGIS_SRC_UPSTREAM)
+		return;
+	record(srv, tcp, q->qtype,
+	       info->source == AEGIS_SRC_DROPPED ? AEGIS_RC_NONE : rcode_bucket(info->rcode), info->source);
 	if (info->truncated)
 		srv->stats.truncated++;
 }
 
 static int conn_send_answer(struct tcp_conn *c, const uint8_t *answer, size_t len);
 
-static void count_forwarded(struct aegis_dns_server *srv, const uint8_t *answer, size_t len, bool cached)
+/* Counts a forwarded answer; its question type is read back from the answer's question section. */
+static void count_forwarded(struct aegis_dns_server *srv, bool tcp, const uint8_t *answer, size_t len,
+                            bool cached)
 {
-	srv->stats.by_source[cached ? AEGIS_SRC_CACHE : AEGIS_SRC_UPSTREAM]++;
-	if (len >= AEGIS_DNS_HEADER)
-		srv->stats.by_rcode[answer[3] & 0xF]++;
+	uint16_t qtype = 0;
+	size_t off = AEGIS_DNS_HEADER;
+	uint8_t name[AEGIS_DNS_NAME_BUF];
+	if (len >= AEGIS_DNS_HEADER && aegis_wire_u16(answer + 4) == 1 &&
+	    aegis_wire_read_name(answer, len, off, name, &off) > 0 && off + 2 <= len)
+		qtype = aegis_wire_u16(answer + off);
+	record(srv, tcp, qtype, len >= AEGIS_DNS_HEADER ? rcode_bucket(answer[3] & 0xFu) : AEGIS_RC_OTHER,
+	       cached ? AEGIS_SRC_CACHE : AEGIS_SRC_UPSTREAM);
 }
 
 static void udp_pending_unlink(struct udp_pending *p)
@@ -232,10 +270,22 @@ static void udp_pending_unlink(struct udp_pending *p)
 		p->next->prev = p->prev;
 }
 
+/* policy: one audit log line for an answer sent now (sampled; the clock is read only for sampled ones). */
+static void qlog_answer(struct aegis_dns_server *srv, const struct sockaddr_storage *client,
+                        const uint8_t *answer, size_t len, const char *source, uint64_t t0)
+{
+	if (srv->qlog == NULL || len == 0 || !aegis_qlog_sampled(srv->qlog))
+		return;
+	uint64_t now = mono_ns();
+	aegis_qlog_record(srv->qlog, (const struct sockaddr *)client, answer, len, source,
+	                  now > t0 ? (now - t0) / 1000 : 0);
+}
+
 static void udp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 {
 	struct udp_pending *p = ctx;
-	count_forwarded(p->srv, answer, len, false);
+	count_forwarded(p->srv, false, answer, len, false);
+	qlog_answer(p->srv, &p->addr, answer, len, "upstream", p->t0); /* policy */
 	if (sendto(p->fd, answer, len, MSG_DONTWAIT, (const struct sockaddr *)&p->addr, p->addr_len) < 0)
 		p->srv->stats.dropped++;
 	udp_pending_unlink(p);
@@ -245,19 +295,22 @@ static void udp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 static void tcp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 {
 	struct tcp_conn *c = ctx;
-	count_forwarded(c->srv, answer, len, false);
+	count_forwarded(c->srv, true, answer, len, false);
+	qlog_answer(c->srv, &c->peer, answer, len, "upstream", c->read_ns); /* policy */
 	(void)conn_send_answer(c, answer, len);
 }
 
 /* A query the table does not answer: the cache first (synchronously, into out), else upstream with the
  * answer sent from the callback. Returns the length of an answer to send now, 0 when it comes later. */
 static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t len,
-                      const struct aegis_dns_query *q, const struct origin *org, uint8_t *out, size_t limit)
+                      const struct aegis_dns_query *q, const struct origin *org, uint8_t *out, size_t limit,
+                      const char **src)
 {
 	bool tcp = org->conn != NULL;
 	size_t outlen = 0;
 	if (aegis_upstream_answer_cached(srv->upstream, pkt, len, tcp, out, limit, &outlen) == 0) {
-		count_forwarded(srv, out, outlen, true);
+		count_forwarded(srv, tcp, out, outlen, true);
+		*src = "cache"; /* policy */
 		return outlen;
 	}
 	struct udp_pending *p = NULL;
@@ -267,7 +320,8 @@ static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t l
 		p = malloc(sizeof(*p));
 		if (p == NULL)
 			goto servfail;
-		*p = (struct udp_pending){.srv = srv, .fd = org->udp_fd, .addr_len = org->addr_len};
+		*p = (struct udp_pending){
+		        .srv = srv, .fd = org->udp_fd, .addr_len = org->addr_len, .t0 = srv->batch_ns};
 		memcpy(&p->addr, org->addr, org->addr_len);
 		ctx = p;
 		cb = udp_forward_cb;
@@ -286,20 +340,59 @@ static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t l
 	}
 	free(p);
 	if (rc == AEGIS_EPARSE) {
-		srv->stats.by_rcode[AEGIS_RCODE_FORMERR]++;
+		record(srv, tcp, q->qtype, AEGIS_RC_FORMERR, AEGIS_SRC_ERROR);
 		return aegis_answer_rcode(q, pkt, AEGIS_RCODE_FORMERR, out, limit);
 	}
 servfail:
 	/* Overloaded (max_concurrent) or out of memory: SERVFAIL, never a made-up NXDOMAIN. */
 	srv->stats.forward_overload++;
-	srv->stats.by_rcode[AEGIS_RCODE_SERVFAIL]++;
+	record(srv, tcp, q->qtype, AEGIS_RC_SERVFAIL, AEGIS_SRC_ERROR);
 	return aegis_answer_rcode(q, pkt, AEGIS_RCODE_SERVFAIL, out, limit);
 }
 
-/* Answers one query into out; returns the answer length (0 = send nothing now). */
-static size_t handle_query(struct aegis_dns_server *srv, const uint8_t *pkt, size_t len, size_t max_size,
-                           const struct origin *org, uint8_t *out, size_t outcap)
+/* policy: the answer to a query the source checks stopped: REFUSED for a source outside the ACL, an
+ * empty TC=1 answer for a rate-limited query that slips (a real client retries over TCP, which a spoofed
+ * source cannot complete, so the amplification is gone but real clients still resolve), else nothing. */
+static size_t policy_answer(struct aegis_dns_server *srv, enum aegis_policy_action pa, const uint8_t *pkt,
+                            size_t len, size_t max_size, uint8_t *out, size_t outcap)
 {
+	struct aegis_dns_query q;
+	if (pa == AEGIS_POLICY_DROP || aegis_wire_parse_query(pkt, len, &q) == AEGIS_WIRE_DROP) {
+		srv->stats.dropped++;
+		return 0;
+	}
+	size_t limit = max_size ? max_size : aegis_answer_udp_limit(&q);
+	if (limit > outcap)
+		limit = outcap;
+	uint8_t rcode = pa == AEGIS_POLICY_REFUSE ? AEGIS_RCODE_REFUSED : AEGIS_RCODE_NOERROR;
+	size_t n = aegis_answer_rcode(&q, pkt, rcode, out, limit);
+	if (n == 0) {
+		srv->stats.dropped++;
+		return 0;
+	}
+	if (pa == AEGIS_POLICY_SLIP) {
+		out[2] |= (uint8_t)(AEGIS_DNS_TC >> 8);
+		srv->stats.truncated++;
+	}
+	record(srv, max_size != 0, q.qtype, rcode_bucket(rcode), AEGIS_SRC_ERROR); /* max_size: TCP */
+	return n;
+}
+
+/* Answers one query into out; returns the answer length (0 = send nothing now). *src names where the
+ * answer came from, for the query log. */
+static size_t answer_query(struct aegis_dns_server *srv, const uint8_t *pkt, size_t len, size_t max_size,
+                           const struct origin *org, uint8_t *out, size_t outcap, const char **src)
+{
+	/* policy: the source checks first, so a refused or rate-limited client costs no answer work: one
+	 * ACL walk over a few prefixes and, for UDP, one token-bucket update. */
+	if (srv->policy != NULL) {
+		enum aegis_policy_action pa = aegis_policy_check_source(
+		        srv->policy, (const struct sockaddr *)org->addr, org->conn != NULL, srv->batch_ns);
+		if (pa != AEGIS_POLICY_PASS) {
+			*src = "policy";
+			return policy_answer(srv, pa, pkt, len, max_size, out, outcap);
+		}
+	}
 	struct aegis_answer_ctx ctx = {
 	        .table = srv->table,
 	        .search = srv->search,
@@ -312,23 +405,45 @@ static size_t handle_query(struct aegis_dns_server *srv, const uint8_t *pkt, siz
 	size_t outlen = 0;
 	enum aegis_answer_action act =
 	        aegis_answer(&ctx, pkt, len, max_size, out, outcap, &outlen, &q, &info);
-	count(srv, &q, &info);
+	size_t limit = max_size ? max_size : aegis_answer_udp_limit(&q);
+	if (limit > outcap)
+		limit = outcap;
+	/* policy: the blocklist, on the name aegis_answer() already lower-cased; it covers table names too.
+	 * One hash probe per label, no allocation; the (rare) blocked answer replaces the one written. */
+	if (srv->policy != NULL && act != AEGIS_ANSWER_DROP && q.question_ok) {
+		uint8_t rc = aegis_policy_check_name(srv->policy, q.lname, q.qname_len);
+		if (rc != 0) {
+			*src = "policy";
+			record(srv, org->conn != NULL, q.qtype, rcode_bucket(rc), AEGIS_SRC_ERROR);
+			return aegis_answer_rcode(&q, pkt, rc, out, limit);
+		}
+	}
+	count(srv, org->conn != NULL, &q, &info);
+	*src = info.source == AEGIS_SRC_TABLE ? "table" : "error";
 	switch (act) {
 	case AEGIS_ANSWER_SEND: return outlen;
 	case AEGIS_ANSWER_DROP: srv->stats.dropped++; return 0;
 	case AEGIS_ANSWER_FORWARD: break;
 	}
-	size_t limit = max_size ? max_size : aegis_answer_udp_limit(&q);
-	if (limit > outcap)
-		limit = outcap;
 	if (srv->upstream == NULL) {
 		/* No forwarder configured: REFUSED tells the client to try its next server, where an
 		 * NXDOMAIN would be cached as a false negative. */
 		srv->stats.forward_refused++;
-		srv->stats.by_rcode[AEGIS_RCODE_REFUSED]++;
+		record(srv, org->conn != NULL, q.qtype, AEGIS_RC_REFUSED, AEGIS_SRC_ERROR);
 		return aegis_answer_rcode(&q, pkt, AEGIS_RCODE_REFUSED, out, limit);
 	}
-	return forward(srv, pkt, len, &q, org, out, limit);
+	return forward(srv, pkt, len, &q, org, out, limit, src);
+}
+
+/* Answers one query into out; returns the answer length (0 = send nothing now). */
+static size_t handle_query(struct aegis_dns_server *srv, const uint8_t *pkt, size_t len, size_t max_size,
+                           const struct origin *org, uint8_t *out, size_t outcap)
+{
+	const char *src = "error";
+	size_t n = answer_query(srv, pkt, len, max_size, org, out, outcap, &src);
+	/* policy: the audit log sees answers sent now; forwarded ones are logged when they come back. */
+	qlog_answer(srv, org->addr, out, n, src, srv->batch_ns);
+	return n;
 }
 
 /* ---- UDP ---- */
@@ -353,6 +468,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		unsigned nt = 0, answered = 0;
 		uint64_t t0 = mono_ns();
+		srv->batch_ns = t0; /* policy */
 		for (int i = 0; i < n; i++) {
 			srv->stats.queries_udp++;
 			if (srv->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -489,13 +605,14 @@ static int conn_process(struct tcp_conn *c)
 	size_t off = 0;
 	unsigned answered = 0;
 	uint64_t t0 = mono_ns();
+	srv->batch_ns = c->read_ns = t0; /* policy */
 	while (c->in_len - off >= 2) {
 		size_t mlen = aegis_wire_u16(c->in + off);
 		if (c->in_len - off < 2 + mlen)
 			break;
 		srv->stats.queries_tcp++;
 		answered++;
-		struct origin org = {.udp_fd = -1, .conn = c};
+		struct origin org = {.udp_fd = -1, .addr = &c->peer, .conn = c};
 		size_t alen = handle_query(srv, c->in + off + 2, mlen, AEGIS_DNS_TCP_MAX, &org,
 		                           srv->tcp_answer + 2, AEGIS_DNS_TCP_MAX);
 		off += 2 + mlen;
@@ -585,6 +702,37 @@ static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 }
 
+/* fault: accept() is out of descriptors (or kernel memory). The connection stays in the backlog and keeps
+ * the listener readable, so watching it would spin the loop at 100% CPU; the listeners rest for 100 ms
+ * instead, while UDP (which needs no new descriptor) and open connections are served. Reported by a log
+ * line at most every 5 s and the tcp_accept_errors counter. */
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct aegis_dns_server *srv = container_of(w, struct aegis_dns_server, accept_pause);
+	unsigned max = srv->opts.tcp_max_conns ? srv->opts.tcp_max_conns : AEGIS_DNS_TCP_MAX_CONNS;
+	if (srv->n_conns < max)
+		for (size_t k = 0; k < srv->n_tcp; k++)
+			ev_io_start(loop, &srv->tcp[k].io);
+	(void)revents;
+}
+
+static void accept_exhausted(struct aegis_dns_server *srv)
+{
+	int e = errno;
+	srv->stats.tcp_accept_errors++;
+	if (ev_now(srv->loop) - srv->accept_err_logged >= 5.0) {
+		srv->accept_err_logged = ev_now(srv->loop);
+		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot accept DNS TCP connection; pausing TCP accepts",
+		          LKV_S("error", strerror(e)), LKV_I("open_connections", srv->n_conns),
+		          LKV_I("accept_errors", srv->stats.tcp_accept_errors));
+	}
+	for (size_t k = 0; k < srv->n_tcp; k++)
+		ev_io_stop(srv->loop, &srv->tcp[k].io);
+	ev_timer_stop(srv->loop, &srv->accept_pause);
+	ev_timer_set(&srv->accept_pause, 0.1, 0.0);
+	ev_timer_start(srv->loop, &srv->accept_pause);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_listener *l = container_of(w, struct tcp_listener, io);
@@ -598,14 +746,20 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				ev_io_stop(loop, &srv->tcp[k].io);
 			return;
 		}
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_exhausted(srv);
 			return;
+		}
 		struct tcp_conn *c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);
 			return;
 		}
+		c->peer = peer; /* policy */
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
@@ -718,6 +872,8 @@ int aegis_dns_server_new(struct ev_loop *loop, const struct aegis_dns_server_opt
 		srv->opts.ttl = 30;
 	srv->search = search;
 	atomic_init(&srv->pending, NULL);
+	ev_init(&srv->accept_pause, accept_resume_cb);
+	srv->accept_err_logged = -1e9;
 	ev_async_init(&srv->swap, swap_cb);
 	ev_async_start(loop, &srv->swap);
 	for (size_t i = 0; i < opts->n_listen; i++) {
@@ -748,6 +904,13 @@ void aegis_dns_server_set_upstream(struct aegis_dns_server *srv, struct aegis_up
 	srv->upstream = up;
 }
 
+void aegis_dns_server_set_policy(struct aegis_dns_server *srv, struct aegis_policy *policy,
+                                 struct aegis_qlog *qlog)
+{
+	srv->policy = policy;
+	srv->qlog = qlog;
+}
+
 void aegis_dns_server_free(struct aegis_dns_server *srv)
 {
 	if (srv == NULL)
@@ -769,6 +932,7 @@ void aegis_dns_server_free(struct aegis_dns_server *srv)
 		close(srv->tcp[i].fd);
 	}
 	ev_async_stop(srv->loop, &srv->swap);
+	ev_timer_stop(srv->loop, &srv->accept_pause);
 	aegis_table_unref(atomic_exchange(&srv->pending, NULL));
 	aegis_table_unref(srv->table);
 	free(srv);

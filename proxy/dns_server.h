@@ -45,19 +45,34 @@ enum aegis_dns_qtype_bucket {
 #define AEGIS_DNS_LATENCY_BUCKETS 12
 extern const uint32_t aegis_dns_latency_bounds_ns[AEGIS_DNS_LATENCY_BUCKETS];
 
+/* Response codes as metric buckets (the header rcode, BADVERS from the OPT record, "none" when dropped). */
+enum aegis_dns_rcode_bucket {
+	AEGIS_RC_NOERROR = 0,
+	AEGIS_RC_FORMERR,
+	AEGIS_RC_SERVFAIL,
+	AEGIS_RC_NXDOMAIN,
+	AEGIS_RC_NOTIMP,
+	AEGIS_RC_REFUSED,
+	AEGIS_RC_BADVERS,
+	AEGIS_RC_OTHER,
+	AEGIS_RC_NONE,
+	AEGIS_RC_COUNT_
+};
+
 struct aegis_dns_server_stats {
 	uint64_t queries_udp;
 	uint64_t queries_tcp;
-	uint64_t by_qtype[AEGIS_QT_COUNT_];
-	uint64_t by_rcode[17]; /* index = rcode (0..16); 16 = BADVERS */
-	uint64_t by_source[AEGIS_SRC_COUNT_];
+	/* Every query that got an answer (or was dropped), by transport (0 udp, 1 tcp), question type, rcode
+	 * and where the answer came from: one joint array so the metric can carry all four labels. */
+	uint64_t requests[2][AEGIS_QT_COUNT_][AEGIS_RC_COUNT_][AEGIS_SRC_COUNT_];
 	uint64_t truncated;
 	uint64_t dropped;
 	uint64_t forward_refused;  /* forwarding not available: answered REFUSED */
 	uint64_t forward_overload; /* forwarder at max_concurrent (or no memory): answered SERVFAIL */
 	uint64_t tcp_accepted;
 	uint64_t tcp_closed_idle;
-	uint64_t tcp_rejected; /* over the connection cap */
+	uint64_t tcp_rejected;      /* over the connection cap */
+	uint64_t tcp_accept_errors; /* accept() out of descriptors or memory (listeners pause 100 ms) */
 	uint64_t table_swaps;
 	/* Answer processing time per query: from the first query of a recvmmsg batch (or of a TCP read
 	 * burst) to the last answer written into the send buffers, socket calls excluded. One
@@ -94,6 +109,13 @@ struct aegis_upstream;
 /* Sends names that are not table names to up (cache first, then upstream); NULL answers them REFUSED.
  * up is borrowed: free the server before the forwarder (closing connections cancels their queries). */
 void aegis_dns_server_set_upstream(struct aegis_dns_server *srv, struct aegis_upstream *up);
+
+/* policy: the security controls (dns_policy.h) and the audit query log (query_log.h) applied to every
+ * query; both borrowed (free the server first), NULL turns each off. */
+struct aegis_policy;
+struct aegis_qlog;
+void aegis_dns_server_set_policy(struct aegis_dns_server *srv, struct aegis_policy *policy,
+                                 struct aegis_qlog *qlog);
 
 /* Called on the loop thread after every table swap (e.g. to flip readiness). */
 typedef void (*aegis_dns_swap_cb)(void *user, const struct aegis_table *t);

@@ -59,6 +59,7 @@ struct bnode {
 	uint8_t kind;
 	bool wild : 1;
 	bool mirror : 1; /* only a mirror of another name (clusterset.local, .global): no PTR to it */
+	bool no_ptr : 1; /* an alias that never owns a PTR (<svc>.<cluster>.global) */
 	uint8_t cname_len;
 	uint16_t n_a, n_aaaa, n_srv, n_ptr;
 	uint8_t *a;    /* 4 bytes each */
@@ -85,7 +86,8 @@ struct builder {
 	const char *domain;        /* presentation, no trailing dot */
 	struct aegis_vip_alloc *vips;
 	struct aegis_diag *diag;
-	size_t dropped; /* addresses over the per-name cap */
+	size_t dropped;               /* addresses over the per-name cap */
+	const bool *global_ambiguous; /* per cfg->services index: its <svc>.<cluster>.global is shared */
 };
 
 static inline struct bnode *bn_at(const struct builder *b, size_t i)
@@ -183,6 +185,7 @@ static int node_get_ex(struct builder *b, const uint8_t *name, size_t len, bool 
 	n->kind = wild ? AEGIS_NODE_WILDCARD : kind;
 	n->wild = wild;
 	n->mirror = mirror;
+	n->no_ptr = false;
 	n->hash = h;
 	b->map[i] = (uint32_t)b->n;
 	*out = (uint32_t)b->n++;
@@ -415,6 +418,37 @@ static int cmp_svc(const void *pa, const void *pb, void *ctx)
 	return c ? c : (ia > ib) - (ia < ib);
 }
 
+/* Orders services by (cluster, name, namespace): same-named services of one cluster become adjacent. */
+static int cmp_svc_cluster(const void *pa, const void *pb, void *ctx)
+{
+	const struct aegis_k8s_service *v = ctx;
+	uint32_t ia = *(const uint32_t *)pa, ib = *(const uint32_t *)pb;
+	const struct aegis_meta *a = &v[ia].meta, *b = &v[ib].meta;
+	int c = strcmp(a->cluster, b->cluster);
+	if (c == 0)
+		c = strcmp(a->name, b->name);
+	if (c == 0)
+		c = strcmp(ns_of(a), ns_of(b));
+	return c ? c : (ia > ib) - (ia < ib);
+}
+
+/* Marks the services whose <svc>.<cluster>.global name another namespace of the same cluster also has.
+ * That short form (DNS_BEHAVIOUR.md) carries no namespace, so when two namespaces share a service name it
+ * would have to guess: it is left out instead, and <svc>.<ns>.<cluster>.global still answers. */
+static void mark_global_ambiguous(const struct aegis_config *cfg, uint32_t *order, bool *amb)
+{
+	qsort_r(order, cfg->n_services, sizeof(*order), cmp_svc_cluster, (void *)cfg->services);
+	for (size_t i = 0; i + 1 < cfg->n_services; i++) {
+		const struct aegis_meta *a = &cfg->services[order[i]].meta,
+		                        *n = &cfg->services[order[i + 1]].meta;
+		if (strcmp(a->cluster, n->cluster) == 0 && strcmp(a->name, n->name) == 0 &&
+		    strcmp(ns_of(a), ns_of(n)) != 0) {
+			amb[order[i]] = true;
+			amb[order[i + 1]] = true;
+		}
+	}
+}
+
 struct slice_ctx {
 	const struct aegis_endpoint_slice *v;
 	const struct builder *b;
@@ -617,7 +651,9 @@ static int add_service_group(struct builder *b, const struct svc_group *g)
 		if (rc != 0)
 			return rc;
 	}
-	/* <svc>.<ns>.<cluster>.global: each cluster's own answer. Instances of one cluster are adjacent. */
+	/* Each cluster's own answer under <svc>.<ns>.<cluster>.global and, when no other namespace of
+	 * that cluster has a service of the same name, <svc>.<cluster>.global (DNS_BEHAVIOUR.md's form).
+	 * Instances of one cluster are adjacent. */
 	for (size_t i = 0; i < g->n_inst; i++) {
 		const struct aegis_k8s_service *v = g->inst[i];
 		if (i > 0 && strcmp(g->inst[i - 1]->meta.cluster, v->meta.cluster) == 0)
@@ -625,16 +661,23 @@ static int add_service_group(struct builder *b, const struct svc_group *g)
 		const char *cname = v->meta.cluster[0] ? v->meta.cluster : b->local_cluster;
 		if (cname[0] == '\0')
 			continue; /* an unnamed local cluster has no global name */
-		len = fmt_wire(wire, "%s.%s.%s.global", g->name, g->ns, cname);
-		if (len < 0)
-			continue;
-		uint32_t gidx;
 		uint8_t gkind = v->type == AEGIS_SVC_EXTERNAL_NAME ? AEGIS_NODE_CNAME : AEGIS_NODE_HOST;
-		rc = node_get_ex(b, wire, (size_t)len, false, true, gkind, &gidx);
-		if (rc == 0)
-			rc = fill_from(b, g, v, v->meta.cluster, false, gidx);
-		if (rc != 0)
-			return rc;
+		for (int form = 0; form < 2; form++) {
+			if (form == 1 && b->global_ambiguous[v - b->cfg->services])
+				break;
+			len = form == 0 ? fmt_wire(wire, "%s.%s.%s.global", g->name, g->ns, cname)
+			                : fmt_wire(wire, "%s.%s.global", g->name, cname);
+			if (len < 0)
+				continue;
+			uint32_t gidx;
+			rc = node_get_ex(b, wire, (size_t)len, false, true, gkind, &gidx);
+			if (rc == 0)
+				rc = fill_from(b, g, v, v->meta.cluster, false, gidx);
+			if (rc != 0)
+				return rc;
+			if (form == 1)
+				bn_at(b, gidx)->no_ptr = true;
+		}
 	}
 	return 0;
 }
@@ -646,13 +689,16 @@ static int add_services(struct builder *b)
 		return 0;
 	int rc = AEGIS_ENOMEM;
 	uint32_t *so = malloc(cfg->n_services * sizeof(*so));
+	bool *amb = calloc(cfg->n_services, sizeof(*amb));
 	uint32_t *eo = malloc((cfg->n_endpoint_slices + 1) * sizeof(*eo));
 	const struct aegis_k8s_service **inst = malloc(cfg->n_services * sizeof(*inst));
 	const struct aegis_endpoint_slice **slices = malloc((cfg->n_endpoint_slices + 1) * sizeof(*slices));
-	if (so == NULL || eo == NULL || inst == NULL || slices == NULL)
+	if (so == NULL || amb == NULL || eo == NULL || inst == NULL || slices == NULL)
 		goto out;
 	for (size_t i = 0; i < cfg->n_services; i++)
 		so[i] = (uint32_t)i;
+	mark_global_ambiguous(cfg, so, amb);
+	b->global_ambiguous = amb;
 	for (size_t i = 0; i < cfg->n_endpoint_slices; i++)
 		eo[i] = (uint32_t)i;
 	qsort_r(so, cfg->n_services, sizeof(*so), cmp_svc, (void *)cfg->services);
@@ -695,6 +741,8 @@ static int add_services(struct builder *b)
 		e = e1;
 	}
 out:
+	free(amb);
+	b->global_ambiguous = NULL;
 	free(so);
 	free(eo);
 	free(inst);
@@ -791,7 +839,7 @@ static int add_ptrs(struct builder *b)
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < n; i++) {
 			const struct bnode *h = bn_at(b, i); /* blocks never move: h stays valid */
-			if (h->wild || h->mirror != (pass == 1))
+			if (h->wild || h->no_ptr || h->mirror != (pass == 1))
 				continue;
 			for (uint32_t k = 0; k < h->n_a; k++) {
 				int rc = add_ptr_owner(b, h->a + 4 * k, 4, (uint32_t)i);

@@ -1,21 +1,31 @@
 /* aegis-proxy: the sidecar daemon. Wires the options, the configuration source, the search context and the
  * DNS server onto one libev loop. */
 #include <errno.h>
+#include <ifaddrs.h> /* policy */
+#include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h> /* policy */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* policy */
 
 #include <ev.h>
 
-#include "admin.h"          /* admin */
-#include "admin_forward.h"  /* admin */
-#include "admin_sections.h" /* admin */
+#include "admin.h"         /* admin */
+#include "admin_forward.h" /* admin */
+#include "admin_sections.h"
+#include "admin_xds.h" /* admin */
 #include "aegis/log.h"
+#include "dns_policy.h" /* policy */
 #include "dns_search.h"
 #include "dns_server.h"
 #include "file_source.h"
+#include "xds_source.h"
+#include "metrics.h" /* policy */
+#include "privs.h"   /* policy */
 #include "proxy_options.h"
+#include "query_log.h" /* policy */
 #include "resolv_conf.h"
 #include "upstream.h"
 
@@ -27,6 +37,7 @@ struct proxy {
 	struct aegis_search *search;
 	struct aegis_dns_server *dns;
 	struct aegis_file_source *files;
+	struct aegis_xds_source *xds;
 	struct aegis_cache *cache;
 	struct aegis_upstream *upstream;
 	ev_signal sigterm, sigint;
@@ -34,7 +45,18 @@ struct proxy {
 	struct aegis_admin *admin;
 	struct aegis_admin_sections *admin_sections;
 	/* end admin */
+	/* policy */
+	struct aegis_policy *policy;
+	struct aegis_qlog *qlog;
+	ev_signal policy_hup;
+	ev_stat blocklist_stat;
+	uint64_t blocklist_failures;
+	bool privs_dropped;
+	/* end policy */
 };
+
+/* policy */
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -173,6 +195,171 @@ static int start_forwarder(struct proxy *p)
 	return 0;
 }
 
+/* policy: the addresses of this network namespace's interfaces, which are the pod's own. A query the
+ * pod's iptables REDIRECTs here keeps its source address (the pod IP the application's socket chose for
+ * the original nameserver), so loopback alone would refuse the pod's own traffic (docs/security.md). */
+static void policy_refresh_local(struct proxy *p)
+{
+	struct ifaddrs *ifs = NULL;
+	struct aegis_policy_cidr local[AEGIS_POLICY_MAX_LOCAL];
+	size_t n = 0;
+	if (getifaddrs(&ifs) != 0) {
+		AEGIS_LOG(AEGIS_LOG_WARN, "cannot list interface addresses; ACL allows loopback only",
+		          LKV_S("error", strerror(errno)));
+		return;
+	}
+	for (struct ifaddrs *i = ifs; i != NULL && n < AEGIS_POLICY_MAX_LOCAL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		struct aegis_policy_cidr *c = &local[n];
+		memset(c, 0, sizeof(*c));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			c->family = AF_INET;
+			c->prefix = 32;
+			memcpy(c->addr, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			c->family = AF_INET6;
+			c->prefix = 128;
+			memcpy(c->addr, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		n++;
+	}
+	freeifaddrs(ifs);
+	if (aegis_policy_set_local(p->policy, local, n) != 0)
+		AEGIS_LOG(AEGIS_LOG_WARN, "too many interface addresses; ACL uses the first ones",
+		          LKV_I("max", AEGIS_POLICY_MAX_LOCAL));
+	AEGIS_LOG(AEGIS_LOG_DEBUG, "ACL local addresses", LKV_I("count", n));
+}
+
+/* policy: (re)loads --blocklist. At start-up a bad file is fatal (file:line); later it is rejected and
+ * the last good blocklist stays. */
+static int policy_load_blocklist(struct proxy *p, bool startup)
+{
+	struct aegis_blocklist *bl = NULL;
+	struct aegis_diag diag = {0};
+	char buf[600];
+	int rc = aegis_policy_blocklist_load(p->opts.blocklist, &bl, &diag);
+	if (rc != 0) {
+		aegis_diag_str(&diag, buf, sizeof(buf));
+		if (startup) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot load blocklist", LKV_S("error", buf));
+			fprintf(stderr, "aegis-proxy: %s\n", buf);
+		} else {
+			p->blocklist_failures++;
+			AEGIS_LOG(AEGIS_LOG_ERROR,
+			          "blocklist reload rejected; keeping the last good blocklist",
+			          LKV_S("error", buf));
+		}
+		return rc;
+	}
+	AEGIS_LOG(AEGIS_LOG_INFO, startup ? "blocklist loaded" : "blocklist reloaded",
+	          LKV_S("path", p->opts.blocklist), LKV_I("rules", aegis_policy_blocklist_rules(bl)));
+	aegis_policy_set_blocklist(p->policy, bl);
+	return 0;
+}
+
+static void policy_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct proxy *p = container_of(w, struct proxy, policy_hup);
+	policy_refresh_local(p);
+	if (p->opts.blocklist != NULL)
+		(void)policy_load_blocklist(p, false);
+	(void)loop;
+	(void)revents;
+}
+
+static void blocklist_stat_cb(struct ev_loop *loop, ev_stat *w, int revents)
+{
+	struct proxy *p = container_of(w, struct proxy, blocklist_stat);
+	/* A file being replaced can vanish for a moment: wait for it to come back. */
+	if (w->attr.st_nlink != 0)
+		(void)policy_load_blocklist(p, false);
+	(void)loop;
+	(void)revents;
+}
+
+static void policy_metrics(void *user, struct aegis_metrics *m)
+{
+	struct proxy *p = user;
+	aegis_policy_metrics(p->policy, m);
+	aegis_metrics_family(m, "aegis_policy_blocklist_reload_failures_total", AEGIS_METRIC_COUNTER,
+	                     "Blocklist reloads rejected (the last good blocklist kept).");
+	aegis_metrics_uint(m, NULL, 0, p->blocklist_failures);
+	aegis_metrics_family(m, "aegis_process_privileges_dropped", AEGIS_METRIC_GAUGE,
+	                     "1 when the proxy switched to its unprivileged user after binding.");
+	aegis_metrics_uint(m, NULL, 0, p->privs_dropped ? 1 : 0);
+	aegis_metrics_family(m, "aegis_dns_tcp_accept_errors_total", AEGIS_METRIC_COUNTER,
+	                     "DNS TCP accepts that failed for lack of descriptors or memory.");
+	aegis_metrics_uint(m, NULL, 0, aegis_dns_server_stats(p->dns)->tcp_accept_errors);
+	if (p->qlog != NULL)
+		aegis_qlog_metrics(p->qlog, m);
+}
+
+/* policy: the controls, created before the sockets so that a bad blocklist or log path stops start-up. */
+static int policy_start(struct proxy *p)
+{
+	struct aegis_policy_opts po = {
+	        .allow = p->opts.allow_sources,
+	        .n_allow = p->opts.n_allow_sources,
+	        .deny_drop = p->opts.deny_drop,
+	        .rrl_qps = p->opts.rrl_qps,
+	        .rrl_burst = p->opts.rrl_burst,
+	        .rrl_slip = p->opts.rrl_slip,
+	        .block_answer = p->opts.block_answer,
+	};
+	int rc = aegis_policy_new(&po, &p->policy);
+	if (rc != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "bad policy configuration", LKV_S("error", aegis_strerror(rc)));
+		return rc;
+	}
+	policy_refresh_local(p);
+	ev_signal_init(&p->policy_hup, policy_hup_cb, SIGHUP);
+	ev_signal_start(p->loop, &p->policy_hup);
+	if (p->opts.blocklist != NULL) {
+		rc = policy_load_blocklist(p, true);
+		if (rc != 0)
+			return rc;
+		if (p->opts.watch) {
+			ev_stat_init(&p->blocklist_stat, blocklist_stat_cb, p->opts.blocklist, 1.0);
+			ev_stat_start(p->loop, &p->blocklist_stat);
+		}
+	}
+	if (p->opts.query_log != NULL) {
+		int fd = aegis_qlog_open(p->opts.query_log);
+		struct aegis_qlog_opts qo = {.fd = fd, .sample = p->opts.query_log_sample};
+		if (fd < 0) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot open query log", LKV_S("path", p->opts.query_log),
+			          LKV_S("error", strerror(errno)));
+			return AEGIS_EIO;
+		}
+		rc = aegis_qlog_new(p->loop, &qo, &p->qlog);
+		if (rc != 0) {
+			close(fd);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* policy: after every socket is bound, give up root (ARCHITECTURE.md: the sidecar runs as 1337). */
+static int policy_drop_privileges(struct proxy *p)
+{
+	uid_t uid = AEGIS_PRIVS_DEFAULT_ID;
+	gid_t gid = AEGIS_PRIVS_DEFAULT_ID;
+	if (p->opts.user != NULL && aegis_privs_parse_user(p->opts.user, &uid, &gid) != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "bad --user (want UID[:GID] or a user name)",
+		          LKV_S("user", p->opts.user));
+		return AEGIS_EINVAL;
+	}
+	if (geteuid() == 0 && uid == 0)
+		AEGIS_LOG(AEGIS_LOG_WARN, "--user 0: running as root with every capability");
+	/* SO_MARK on each new upstream socket needs CAP_NET_ADMIN: keep that one capability only. */
+	return aegis_privs_drop(uid, gid, p->opts.so_mark != 0, &p->privs_dropped);
+}
+/* end policy */
+
 int main(int argc, char **argv)
 {
 	struct proxy p;
@@ -197,8 +384,11 @@ int main(int argc, char **argv)
 	}
 	if (setup_search(&p) != 0)
 		goto out;
+	if (policy_start(&p) != 0) /* policy */
+		goto out;
 	if (start_dns(&p, default_listen) != 0)
 		goto out;
+	aegis_dns_server_set_policy(p.dns, p.policy, p.qlog); /* policy */
 	if (start_forwarder(&p) != 0)
 		goto out;
 
@@ -220,10 +410,21 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		/* xDS source */
-		AEGIS_LOG(AEGIS_LOG_ERROR, "--xds-address is not supported by this build yet",
-		          LKV_S("address", p.opts.xds_address));
-		goto out;
+		/* xDS source: the table arrives later, from the client's thread */
+		struct aegis_xds_source_opts xo = {
+		        .address = p.opts.xds_address,
+		        .node_id = p.opts.node_id,
+		        .namespace_ = p.opts.namespace_,
+		        .cluster_domain = p.opts.cluster_domain,
+		        .local_cluster = p.opts.cluster,
+		        .delta = p.opts.xds_delta,
+		};
+		int rc = aegis_xds_source_start(&xo, p.dns, &p.xds);
+		if (rc != 0) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the xds client",
+			          LKV_S("address", p.opts.xds_address), LKV_S("error", aegis_strerror(rc)));
+			goto out;
+		}
 	}
 
 	/* admin: started once the DNS server exists; ready when the server has a table. A bind failure is
@@ -244,12 +445,18 @@ int main(int argc, char **argv)
 		char abuf[64];
 		if (aegis_admin_new(p.loop, &p.opts.admin, &p.admin) != 0 ||
 		    aegis_admin_sections_new(p.admin, &actx, &p.admin_sections) != 0 ||
-		    aegis_admin_forward_register(p.admin, p.upstream, p.cache) != 0)
+		    aegis_admin_forward_register(p.admin, p.upstream, p.cache) != 0 ||
+		    (p.xds && aegis_admin_xds_register(p.admin, aegis_xds_source_client(p.xds)) != 0))
 			goto out;
 		AEGIS_LOG(AEGIS_LOG_INFO, "admin listening",
 		          LKV_S("addr", aegis_sockaddr_str(&p.opts.admin, abuf, sizeof(abuf))));
 	}
 	/* end admin */
+
+	/* policy: counters on /stats/prometheus, then root is given up: every socket is bound by now. */
+	if (aegis_admin_add_metrics(p.admin, policy_metrics, &p) != 0 || policy_drop_privileges(&p) != 0)
+		goto out;
+	/* end policy */
 
 	ev_signal_init(&p.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&p.sigint, stop_cb, SIGINT);
@@ -262,7 +469,14 @@ out:
 	aegis_admin_free(p.admin);                   /* admin */
 	aegis_admin_sections_free(p.admin_sections); /* admin */
 	aegis_file_source_free(p.files);
+	aegis_xds_source_free(p.xds); /* joins the client thread: no table is posted after this */
 	aegis_dns_server_free(p.dns); /* before the forwarder: it cancels its pending queries there */
+	/* policy: after the server, which borrows both */
+	if (p.loop != NULL && ev_is_active(&p.blocklist_stat))
+		ev_stat_stop(p.loop, &p.blocklist_stat);
+	aegis_qlog_free(p.qlog);
+	aegis_policy_free(p.policy);
+	/* end policy */
 	aegis_upstream_free(p.upstream);
 	aegis_cache_free(p.cache);
 	aegis_search_free(p.search);

@@ -45,6 +45,21 @@ static const char usage[] =
         "  --forward-unready        before the first config, forward mesh names instead of SERVFAIL\n"
         "  --reuseport              set SO_REUSEPORT on the DNS sockets\n"
         "\n"
+        "Security (docs/security.md):\n"
+        "  --allow-source CIDR      also answer these sources (repeatable; default: loopback and\n"
+        "                           the pod's own addresses only)\n"
+        "  --deny-action refused|drop  what a source outside the ACL gets (default refused)\n"
+        "  --allow-non-loopback-listen  permit a --dns-listen address that is not loopback\n"
+        "  --rrl-qps N              rate limit: answers per second per client over UDP (default off)\n"
+        "  --rrl-burst N            rate limit bucket depth (default: the qps)\n"
+        "  --rrl-slip N             every Nth limited query gets a TC=1 answer (default 2; 0 = never)\n"
+        "  --blocklist FILE         domain rules: NAME, *.NAME, !exception (reloaded on SIGHUP/change)\n"
+        "  --block-answer nxdomain|refused  answer to blocked names (default nxdomain)\n"
+        "  --query-log FILE|-       audit log of answers, JSON lines\n"
+        "  --query-log-sample F     fraction of answers logged, 0..1 (default 1)\n"
+        "  --user UID[:GID]|NAME    identity after binding when started as root (default 1337;\n"
+        "                           0 keeps root)\n"
+        "\n"
         "Other:\n"
         "  --admin ADDR:PORT        admin endpoint (default 127.0.0.1:15000)\n"
         "  --admin-allow-non-loopback  permit a non-loopback admin address\n"
@@ -81,8 +96,22 @@ enum {
 	OPT_CACHE_MAX_TTL,
 	OPT_CACHE_MIN_TTL,
 	OPT_SERVE_STALE,
+	OPT_XDS_DELTA,
+	OPT_NODE_ID,
 	OPT_HELP,
-	OPT_VERSION
+	OPT_VERSION,
+	/* policy */
+	OPT_ALLOW_SOURCE,
+	OPT_DENY_ACTION,
+	OPT_DNS_ANY,
+	OPT_RRL_QPS,
+	OPT_RRL_BURST,
+	OPT_RRL_SLIP,
+	OPT_BLOCKLIST,
+	OPT_BLOCK_ANSWER,
+	OPT_QUERY_LOG,
+	OPT_QUERY_LOG_SAMPLE,
+	OPT_USER
 };
 
 static const struct option long_opts[] = {
@@ -113,6 +142,19 @@ static const struct option long_opts[] = {
         {"cache-max-ttl", required_argument, NULL, OPT_CACHE_MAX_TTL},
         {"cache-min-ttl", required_argument, NULL, OPT_CACHE_MIN_TTL},
         {"serve-stale", required_argument, NULL, OPT_SERVE_STALE},
+        {"allow-source", required_argument, NULL, OPT_ALLOW_SOURCE}, /* policy */
+        {"deny-action", required_argument, NULL, OPT_DENY_ACTION},
+        {"allow-non-loopback-listen", no_argument, NULL, OPT_DNS_ANY},
+        {"rrl-qps", required_argument, NULL, OPT_RRL_QPS},
+        {"rrl-burst", required_argument, NULL, OPT_RRL_BURST},
+        {"rrl-slip", required_argument, NULL, OPT_RRL_SLIP},
+        {"blocklist", required_argument, NULL, OPT_BLOCKLIST},
+        {"block-answer", required_argument, NULL, OPT_BLOCK_ANSWER},
+        {"query-log", required_argument, NULL, OPT_QUERY_LOG},
+        {"query-log-sample", required_argument, NULL, OPT_QUERY_LOG_SAMPLE},
+        {"user", required_argument, NULL, OPT_USER},
+        {"xds-delta", no_argument, NULL, OPT_XDS_DELTA},
+        {"node-id", required_argument, NULL, OPT_NODE_ID},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -179,6 +221,59 @@ bad:
 	return -1;
 }
 
+/* policy: the security flags; returns 0, 1 when c is not one of them, -1 on a bad value (printed). */
+static int parse_policy_opt(int c, const char *arg, struct aegis_proxy_options *o, FILE *err)
+{
+	switch (c) {
+	case OPT_ALLOW_SOURCE:
+		if (o->n_allow_sources == AEGIS_POLICY_MAX_CIDRS ||
+		    aegis_policy_cidr_parse(arg, &o->allow_sources[o->n_allow_sources]) != 0) {
+			fprintf(err,
+			        "aegis-proxy: bad --allow-source '%s' (want ADDR[/PREFIX], at most %d)\n",
+			        arg, AEGIS_POLICY_MAX_CIDRS);
+			return -1;
+		}
+		o->n_allow_sources++;
+		return 0;
+	case OPT_DENY_ACTION:
+		if (strcmp(arg, "refused") != 0 && strcmp(arg, "drop") != 0) {
+			fprintf(err, "aegis-proxy: bad --deny-action '%s' (refused or drop)\n", arg);
+			return -1;
+		}
+		o->deny_drop = strcmp(arg, "drop") == 0;
+		return 0;
+	case OPT_DNS_ANY: o->dns_non_loopback_ok = true; return 0;
+	case OPT_RRL_QPS: return parse_u32("rrl-qps", arg, 1, 1000000, &o->rrl_qps, err);
+	case OPT_RRL_BURST: return parse_u32("rrl-burst", arg, 1, 1000000, &o->rrl_burst, err);
+	case OPT_RRL_SLIP: return parse_u32("rrl-slip", arg, 0, 100, &o->rrl_slip, err);
+	case OPT_BLOCKLIST: o->blocklist = arg; return 0;
+	case OPT_BLOCK_ANSWER:
+		if (strcmp(arg, "nxdomain") == 0) {
+			o->block_answer = AEGIS_POLICY_BLOCK_NXDOMAIN;
+		} else if (strcmp(arg, "refused") == 0) {
+			o->block_answer = AEGIS_POLICY_BLOCK_REFUSED;
+		} else {
+			fprintf(err, "aegis-proxy: bad --block-answer '%s' (nxdomain or refused)\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_QUERY_LOG: o->query_log = arg; return 0;
+	case OPT_QUERY_LOG_SAMPLE: {
+		char *end;
+		errno = 0;
+		double v = strtod(arg, &end);
+		if (errno || end == arg || *end || !(v >= 0.0 && v <= 1.0)) {
+			fprintf(err, "aegis-proxy: bad --query-log-sample '%s' (0..1)\n", arg);
+			return -1;
+		}
+		o->query_log_sample = v;
+		return 0;
+	}
+	case OPT_USER: o->user = arg; return 0;
+	default: return 1;
+	}
+}
+
 enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
                                                           struct aegis_proxy_options *o, FILE *out, FILE *err)
 {
@@ -190,6 +285,8 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	o->watch = true;
 	o->namespace_ = "";
 	o->cluster = "";
+	o->rrl_slip = 2;           /* policy: BIND's and Knot's default */
+	o->query_log_sample = 1.0; /* policy: an audit log logs everything unless told otherwise */
 	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
 		return AEGIS_OPTIONS_EXIT_USAGE;
 
@@ -197,6 +294,11 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		int prc = parse_policy_opt(c, optarg, o, err); /* policy */
+		if (prc < 0)
+			return AEGIS_OPTIONS_EXIT_USAGE;
+		if (prc == 0)
+			continue;
 		switch (c) {
 		case OPT_CONFIG:
 			if (o->n_config_paths == AEGIS_MAX_CONFIG_PATHS) {
@@ -207,6 +309,8 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 			o->config_paths[o->n_config_paths++] = optarg;
 			break;
 		case OPT_XDS: o->xds_address = optarg; break;
+		case OPT_XDS_DELTA: o->xds_delta = true; break;
+		case OPT_NODE_ID: o->node_id = optarg; break;
 		case OPT_DNS_LISTEN:
 			if (o->n_dns_listen == AEGIS_DNS_MAX_LISTEN ||
 			    aegis_sockaddr_parse(optarg, 53, &o->dns_listen[o->n_dns_listen]) != 0) {
@@ -324,6 +428,15 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 		fprintf(err, "aegis-proxy: --admin must be a loopback address unless "
 		             "--admin-allow-non-loopback\n");
 		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	/* policy: a DNS listener outside loopback answers the network, not just the pod: say so explicitly.
+	 */
+	for (size_t i = 0; i < o->n_dns_listen && !o->dns_non_loopback_ok; i++) {
+		if (!is_loopback(&o->dns_listen[i])) {
+			fprintf(err, "aegis-proxy: --dns-listen must be a loopback address unless "
+			             "--allow-non-loopback-listen\n");
+			return AEGIS_OPTIONS_EXIT_USAGE;
+		}
 	}
 	if (o->n_dns_listen == 0) {
 		if (aegis_sockaddr_parse("127.0.0.1:15053", 0, &o->dns_listen[0]) != 0 ||

@@ -10,6 +10,7 @@
 
 #include "aegis/err.h"
 #include "aegis/log.h"
+#include "dns_policy.h" /* policy */
 #include "dns_server.h"
 
 #define AEGIS_MAX_CONFIG_PATHS 64
@@ -27,6 +28,8 @@ struct aegis_proxy_options {
 	const char *config_paths[AEGIS_MAX_CONFIG_PATHS];
 	size_t n_config_paths;
 	const char *xds_address;
+	bool xds_delta;      /* DeltaAggregatedResources instead of state-of-the-world */
+	const char *node_id; /* NULL: derived from POD_NAME/INSTANCE_IP, as Istio's agent does */
 	struct sockaddr_storage dns_listen[AEGIS_DNS_MAX_LISTEN];
 	size_t n_dns_listen;
 	struct sockaddr_storage admin;
@@ -55,6 +58,18 @@ struct aegis_proxy_options {
 	bool watch; /* reload config files when they change */
 	bool forward_unready;
 	bool reuseport;
+	/* policy: security controls (docs/security.md) */
+	struct aegis_policy_cidr allow_sources[AEGIS_POLICY_MAX_CIDRS];
+	size_t n_allow_sources;
+	bool dns_non_loopback_ok; /* --allow-non-loopback-listen */
+	bool deny_drop;           /* --deny-action drop */
+	uint32_t rrl_qps, rrl_burst, rrl_slip, rrl_table;
+	const char *blocklist;
+	enum aegis_policy_block_answer block_answer;
+	const char *query_log; /* "-" = stdout */
+	double query_log_sample;
+	const char *user; /* --user; NULL = 1337 when started as root */
+	                  /* end policy */
 };
 
 enum aegis_proxy_options_result {

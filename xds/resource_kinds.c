@@ -424,6 +424,7 @@ static int map_load_balancer(struct aegis_yaml_loader *l, const struct aegis_yno
 		return 0;
 	size_t saved = aegis_yaml_path_key(l, "localityLbSetting");
 	p->locality_lb_enabled = true;
+	p->locality_lb_set = true;
 	AEGIS_TRY(aegis_yaml_bool_field(l, loc, "enabled", &p->locality_lb_enabled));
 	AEGIS_TRY(aegis_yaml_get_seq(l, loc, "failover", &seq));
 	if (seq != NULL && seq->n > 0) {

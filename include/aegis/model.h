@@ -229,6 +229,7 @@ struct aegis_traffic_policy {
 	size_t n_tls_subject_alt_names;
 	enum aegis_lb lb;
 	bool locality_lb_enabled; /* loadBalancer.localityLbSetting.enabled (default true when set) */
+	bool locality_lb_set; /* localityLbSetting present: tells an explicit `enabled: false` from absent */
 	const struct aegis_locality_failover *failover;
 	size_t n_failover;
 	const char *const *failover_priority;

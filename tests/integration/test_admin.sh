@@ -79,8 +79,12 @@ get /stats/prometheus >"$AEGIS_TMP/metrics.txt"
 PROMOUT=$(promtool check metrics <"$AEGIS_TMP/metrics.txt" 2>&1); PROMRC=$?
 expect_eq "promtool check metrics passes" "$PROMRC:$PROMOUT" "0:"
 M=$(cat "$AEGIS_TMP/metrics.txt")
-expect_match "requests by transport (udp)" "$M" $'\naegis_dns_requests_total\\{transport="udp"\\} [1-9]'
-expect_match "requests by transport (tcp)" "$M" $'\naegis_dns_requests_total\\{transport="tcp"\\} [1-9]'
+expect_match "requests: joint series (udp, A, NOERROR, table)" "$M" \
+	$'\naegis_dns_requests_total\\{transport="udp",type="A",rcode="NOERROR",source="table"\\} [1-9]'
+expect_match "requests: joint series (tcp, A, NOERROR, table)" "$M" \
+	$'\naegis_dns_requests_total\\{transport="tcp",type="A",rcode="NOERROR",source="table"\\} [1-9]'
+expect_match "queries received by transport (udp)" "$M" $'\naegis_dns_queries_received_total\\{transport="udp"\\} [1-9]'
+expect_match "queries received by transport (tcp)" "$M" $'\naegis_dns_queries_received_total\\{transport="tcp"\\} [1-9]'
 expect_match "answer latency histogram counts the queries" "$M" $'\naegis_dns_answer_duration_seconds_count [2-9]'
 expect_match "table names gauge" "$M" $'\naegis_dns_table_names [1-9][0-9]*\n'
 expect_match "config version" "$M" $'\naegis_config_version 1\n'

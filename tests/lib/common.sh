@@ -5,6 +5,9 @@ set -uo pipefail
 : "${AEGIS_SRC_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${AEGIS_BIN:=$AEGIS_SRC_DIR/build/bin}"
 AEGIS_TMP=$(mktemp -d /tmp/aegis-test.XXXXXX)
+# Readable by UID 1337: aegis-proxy started as root drops to 1337 after binding (docs/security.md) and
+# re-reads its config files as that user on reload.
+chmod 0755 "$AEGIS_TMP"
 AEGIS_PIDS=()
 AEGIS_FAILS=0
 AEGIS_PASSES=0

@@ -552,7 +552,7 @@ static void test_sections_ready_flips(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "# TYPE aegis_dns_answer_duration_seconds histogram\n"));
 	assert_non_null(strstr(r.body, "aegis_dns_answer_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
-	assert_non_null(strstr(r.body, "aegis_dns_requests_total{transport=\"udp\"} 0\n"));
+	assert_non_null(strstr(r.body, "aegis_dns_queries_received_total{transport=\"udp\"} 0\n"));
 	assert_non_null(strstr(r.body, "aegis_dns_table_names "));
 	aegis_admin_response_free(&r);
 

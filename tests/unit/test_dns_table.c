@@ -448,6 +448,9 @@ static void test_k8s_multicluster(void **state)
 	assert_string_equal(addrs(must(t, "cart.shop.svc.clusterset.local")), "10.2.0.1");
 	assert_string_equal(addrs(must(t, "cart.shop.west.global")), "10.2.0.1");
 	assert_string_equal(addrs(must(t, "cart.shop.east.global")), "10.1.0.1");
+	/* DNS_BEHAVIOUR.md's namespace-less form, while the name is unique in its cluster */
+	assert_string_equal(addrs(must(t, "cart.west.global")), "10.2.0.1");
+	assert_string_equal(addrs(must(t, "cart.east.global")), "10.1.0.1");
 	/* not in the local cluster: the first cluster (by name) that has it */
 	assert_string_equal(addrs(must(t, "only-east.shop.svc.cluster.local")), "10.1.0.2");
 	assert_string_equal(addrs(must(t, "only-east.shop.east.global")), "10.1.0.2");
@@ -464,6 +467,16 @@ static void test_k8s_multicluster(void **state)
 	aegis_table_unref(t);
 	t = build(c, "north", NULL);
 	assert_string_equal(addrs(must(t, "cart.shop.svc.cluster.local")), "10.1.0.1");
+	aegis_table_unref(t);
+
+	/* A second namespace with a "cart" in east: cart.east.global would have to guess, so it is left
+	 * out; the namespaced forms still answer, and west's unique short form stays. */
+	mb_svc(c, "east", "web", "cart", "10.1.0.9");
+	t = build(c, "west", NULL);
+	assert_null(find(t, "cart.east.global"));
+	assert_string_equal(addrs(must(t, "cart.shop.east.global")), "10.1.0.1");
+	assert_string_equal(addrs(must(t, "cart.web.east.global")), "10.1.0.9");
+	assert_string_equal(addrs(must(t, "cart.west.global")), "10.2.0.1");
 	aegis_table_unref(t);
 	aegis_config_free(c);
 }

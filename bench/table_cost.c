@@ -1,0 +1,107 @@
+/* table_cost: what building the DNS name table costs, measured with Aegis's own code from a build tree.
+ *
+ * Usage: table_cost PATH [REPEAT]
+ * Loads PATH (a YAML file or directory) with aegis_yaml_load_paths, builds the table with
+ * aegis_table_build exactly as the proxy's file source does (same cluster domain default, a VIP
+ * allocator), REPEAT times (default 3), and prints one line of key=value pairs:
+ *   names (ServiceEntry hosts), nodes (table nodes: A/AAAA names, SRV, PTR), load_ms and build_ms (the
+ *   fastest of the repeats), table_bytes (aegis_table_bytes), bytes_per_name, bytes_per_node,
+ *   rss_base_kib (before loading), peak_rss_kib (VmHWM at the end) and rss_after_kib (VmRSS with only the
+ *   last table alive, the YAML config freed).
+ * Run it once per size, as its own process, so that the peak is that size's peak.
+ *
+ * Built by bench/run.sh against the static libraries of the bench build tree (not part of the suite). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aegis/resource_yaml.h"
+#include "aegis/vip.h"
+#include "dns_table.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static long status_kib(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	long v = -1;
+	size_t kl = strlen(key);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+			v = strtol(line + kl + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: %s PATH [REPEAT]\n", argv[0]);
+		return 2;
+	}
+	int repeat = argc == 3 ? (int)strtol(argv[2], NULL, 10) : 3;
+	if (repeat < 1)
+		repeat = 1;
+	const char *paths[1] = {argv[1]};
+	long rss_base = status_kib("VmRSS");
+	double best_load = 1e300, best_build = 1e300;
+	struct aegis_table *table = NULL;
+	size_t names = 0;
+	for (int r = 0; r < repeat; r++) {
+		struct aegis_diag diag = {0};
+		struct aegis_config *cfg = NULL;
+		double t0 = now_ms();
+		int rc = aegis_yaml_load_paths(paths, 1, &cfg, &diag);
+		double t1 = now_ms();
+		if (rc != 0) {
+			char buf[600];
+			fprintf(stderr, "table_cost: load failed: %s\n",
+			        aegis_diag_str(&diag, buf, sizeof(buf)));
+			return 1;
+		}
+		struct aegis_vip_alloc *vips = aegis_vip_alloc_new();
+		struct aegis_table_opts topts = {.cluster_domain = NULL, .local_cluster = NULL, .vips = vips};
+		struct aegis_table *t = NULL;
+		rc = aegis_table_build(cfg, &topts, &t, &diag);
+		double t2 = now_ms();
+		if (rc != 0) {
+			char buf[600];
+			fprintf(stderr, "table_cost: build failed: %s\n",
+			        aegis_diag_str(&diag, buf, sizeof(buf)));
+			return 1;
+		}
+		names = 0;
+		for (size_t i = 0; i < cfg->n_service_entries; i++)
+			names += cfg->service_entries[i].n_hosts;
+		aegis_config_free(cfg);
+		aegis_vip_alloc_free(vips);
+		/* Keep the previous table alive until the new one is built, as a reload does. */
+		aegis_table_unref(table);
+		table = t;
+		if (t1 - t0 < best_load)
+			best_load = t1 - t0;
+		if (t2 - t1 < best_build)
+			best_build = t2 - t1;
+	}
+	size_t bytes = aegis_table_bytes(table);
+	size_t nodes = aegis_table_count(table);
+	printf("names=%zu nodes=%zu load_ms=%.1f build_ms=%.1f table_bytes=%zu bytes_per_name=%.1f "
+	       "bytes_per_node=%.1f rss_base_kib=%ld peak_rss_kib=%ld rss_after_kib=%ld\n",
+	       names, nodes, best_load, best_build, bytes, names ? (double)bytes / (double)names : 0.0,
+	       nodes ? (double)bytes / (double)nodes : 0.0, rss_base, status_kib("VmHWM"),
+	       status_kib("VmRSS"));
+	aegis_table_unref(table);
+	return 0;
+}

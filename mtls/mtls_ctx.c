@@ -1,0 +1,280 @@
+/* Workload mutual TLS contexts and SPIFFE identity checks: see mtls_ctx.h and docs/mesh.md. */
+#include "mtls_ctx.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "aegis/log.h"
+
+static const char *const files[3] = {"cert-chain.pem", "key.pem", "root-cert.pem"};
+
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+struct aegis_mtls {
+	char dir[PATH_MAX];
+	SSL_CTX *ctx;
+	struct file_id ids[3];
+	char own_id[AEGIS_MTLS_ID_MAX];
+	struct aegis_mtls_stats stats;
+};
+
+static void openssl_error(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+	if (e == 0)
+		snprintf(buf, len, "unknown OpenSSL error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}
+
+static int stat_files(const char *dir, struct file_id ids[3])
+{
+	for (int i = 0; i < 3; i++) {
+		char p[PATH_MAX];
+		struct stat st;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, files[i]) >= sizeof(p) || stat(p, &st) != 0)
+			return AEGIS_EIO;
+		ids[i] = (struct file_id){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+	}
+	return 0;
+}
+
+int aegis_mtls_cert_id(X509 *cert, char *buf, size_t len)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int rc = AEGIS_ENOTFOUND;
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && rc == AEGIS_ENOTFOUND; i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type != GEN_URI)
+			continue;
+		const unsigned char *s = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		int n = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+		if (n < 9 || memcmp(s, "spiffe://", 9) != 0)
+			continue;
+		/* A NUL inside the SAN would let "spiffe://a\0.evil" compare as "spiffe://a". */
+		if (memchr(s, '\0', (size_t)n) != NULL)
+			continue;
+		if ((size_t)n >= len) {
+			rc = AEGIS_ESPACE;
+			break;
+		}
+		memcpy(buf, s, (size_t)n);
+		buf[n] = '\0';
+		rc = 0;
+	}
+	GENERAL_NAMES_free(sans);
+	return rc;
+}
+
+bool aegis_mtls_id_match(const char *id, const char *pattern)
+{
+	size_t pl = strlen(pattern);
+	if (pl > 0 && pattern[pl - 1] == '*') {
+		/* The wildcard stands for one path segment: "…/sa/" + "*" must not match "…/sa/x/y". */
+		if (strncmp(id, pattern, pl - 1) != 0)
+			return false;
+		const char *rest = id + pl - 1;
+		return rest[0] != '\0' && strchr(rest, '/') == NULL;
+	}
+	return strcmp(id, pattern) == 0;
+}
+
+/* Builds a context from dir: TLS 1.3 only, peer certificate required and verified against root-cert.pem. */
+static SSL_CTX *build_ctx(const char *dir, char *own_id, size_t own_len, char *err, size_t err_len)
+{
+	char p[3][PATH_MAX];
+	for (int i = 0; i < 3; i++)
+		snprintf(p[i], sizeof(p[i]), "%s/%s", dir, files[i]);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	if (ctx == NULL) {
+		openssl_error(err, err_len);
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		openssl_error(err, err_len);
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, p[0]) != 1) {
+		char e[200];
+		openssl_error(e, sizeof(e));
+		snprintf(err, err_len, "%s: %s", files[0], e);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, p[1], SSL_FILETYPE_PEM) != 1) {
+		char e[200];
+		openssl_error(e, sizeof(e));
+		snprintf(err, err_len, "%s: %s", files[1], e);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		/* The usual state half-way through a rotation: the new certificate with the old key. */
+		ERR_clear_error();
+		snprintf(err, err_len, "%s does not match %s", files[1], files[0]);
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, p[2], NULL) != 1) {
+		char e[200];
+		openssl_error(e, sizeof(e));
+		snprintf(err, err_len, "%s: %s", files[2], e);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	/* Both ends are ours: no renegotiation exists in 1.3; tickets are issued so reconnects resume. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+	                              SSL_MODE_RELEASE_BUFFERS);
+	static const unsigned char sid[] = "aegis-mtls";
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	X509 *own = SSL_CTX_get0_certificate(ctx);
+	if (own == NULL || aegis_mtls_cert_id(own, own_id, own_len) != 0)
+		own_id[0] = '\0';
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int aegis_mtls_new(const char *cert_dir, struct aegis_mtls **out, struct aegis_diag *diag)
+{
+	struct aegis_mtls *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return aegis_diag_set(diag, AEGIS_ENOMEM, NULL, 0, 0, "mtls: out of memory");
+	if ((size_t)snprintf(m->dir, sizeof(m->dir), "%s", cert_dir) >= sizeof(m->dir)) {
+		free(m);
+		return aegis_diag_set(diag, AEGIS_EINVAL, cert_dir, 0, 0,
+		                      "certificate directory path too long");
+	}
+	if (stat_files(cert_dir, m->ids) != 0) {
+		free(m);
+		return aegis_diag_set(diag, AEGIS_EIO, cert_dir, 0, 0,
+		                      "needs cert-chain.pem, key.pem and root-cert.pem: %s", strerror(errno));
+	}
+	char err[512];
+	m->ctx = build_ctx(cert_dir, m->own_id, sizeof(m->own_id), err, sizeof(err));
+	if (m->ctx == NULL) {
+		free(m);
+		return aegis_diag_set(diag, AEGIS_EINVAL, cert_dir, 0, 0, "%s", err);
+	}
+	*out = m;
+	return 0;
+}
+
+void aegis_mtls_free(struct aegis_mtls *m)
+{
+	if (m == NULL)
+		return;
+	SSL_CTX_free(m->ctx);
+	free(m);
+}
+
+SSL_CTX *aegis_mtls_ctx(const struct aegis_mtls *m)
+{
+	return m->ctx;
+}
+
+const char *aegis_mtls_own_id(const struct aegis_mtls *m)
+{
+	return m->own_id;
+}
+
+int aegis_mtls_maybe_reload(struct aegis_mtls *m)
+{
+	struct file_id ids[3];
+	if (stat_files(m->dir, ids) != 0)
+		return 0; /* a file missing for a moment (rename-based rotation): look again next time */
+	bool same = true;
+	for (int i = 0; i < 3; i++)
+		same = same && ids[i].dev == m->ids[i].dev && ids[i].ino == m->ids[i].ino &&
+		       ids[i].size == m->ids[i].size && ids[i].mtime.tv_sec == m->ids[i].mtime.tv_sec &&
+		       ids[i].mtime.tv_nsec == m->ids[i].mtime.tv_nsec;
+	if (same)
+		return 0;
+	char err[512], own[AEGIS_MTLS_ID_MAX];
+	SSL_CTX *ctx = build_ctx(m->dir, own, sizeof(own), err, sizeof(err));
+	if (ctx == NULL) {
+		m->stats.reload_errors++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "certificate rotation refused; keeping the current certificate",
+		          LKV_S("dir", m->dir), LKV_S("error", err));
+		/* Not recorded as seen: the next look retries, so the second half of a rotation is picked up.
+		 */
+		return AEGIS_EINVAL;
+	}
+	memcpy(m->ids, ids, sizeof(ids));
+	SSL_CTX_free(m->ctx); /* SSLs made from it hold their own reference */
+	m->ctx = ctx;
+	memcpy(m->own_id, own, sizeof(own));
+	m->stats.reloads++;
+	AEGIS_LOG(AEGIS_LOG_INFO, "certificate rotated", LKV_S("dir", m->dir), LKV_S("identity", m->own_id));
+	return 1;
+}
+
+int aegis_mtls_check_peer(struct aegis_mtls *m, SSL *ssl, const char *const *expected, size_t n,
+                          const char *what, char *peer_id, size_t peer_id_len)
+{
+	char id[AEGIS_MTLS_ID_MAX] = "";
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK) {
+		aegis_mtls_note_failure(m, ssl, what);
+		return AEGIS_EPROTO;
+	}
+	if (aegis_mtls_cert_id(cert, id, sizeof(id)) != 0) {
+		m->stats.peer_wrong_id++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls peer refused: certificate has no SPIFFE ID",
+		          LKV_S("conn", what));
+		return AEGIS_EPROTO;
+	}
+	if (peer_id != NULL)
+		snprintf(peer_id, peer_id_len, "%s", id);
+	bool ok = n == 0;
+	for (size_t i = 0; i < n && !ok; i++)
+		ok = aegis_mtls_id_match(id, expected[i]);
+	if (!ok) {
+		m->stats.peer_wrong_id++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls peer refused: wrong identity", LKV_S("conn", what),
+		          LKV_S("peer", id), LKV_S("expected", expected[0]));
+		return AEGIS_EPROTO;
+	}
+	m->stats.handshakes_ok++;
+	return 0;
+}
+
+void aegis_mtls_note_failure(struct aegis_mtls *m, SSL *ssl, const char *what)
+{
+	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char err[256];
+	openssl_error(err, sizeof(err));
+	if (v == X509_V_ERR_CERT_HAS_EXPIRED || v == X509_V_ERR_CERT_NOT_YET_VALID) {
+		m->stats.peer_expired++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls peer refused: certificate expired or not yet valid",
+		          LKV_S("conn", what), LKV_S("verify", X509_verify_cert_error_string(v)));
+	} else if (v != X509_V_OK ||
+	           (ssl != NULL && SSL_get0_peer_certificate(ssl) == NULL && SSL_is_init_finished(ssl))) {
+		m->stats.peer_untrusted++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls peer refused: untrusted certificate", LKV_S("conn", what),
+		          LKV_S("verify", X509_verify_cert_error_string(v)));
+	} else {
+		/* The peer refused us (our certificate was not good enough for it) or the stream broke. */
+		m->stats.handshake_errors++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls handshake failed", LKV_S("conn", what), LKV_S("error", err));
+	}
+}
+
+void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out)
+{
+	*out = m->stats;
+}

@@ -1,0 +1,116 @@
+/* Socket helpers of the mesh listeners: see mesh_net.h. */
+#include "mesh_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+int aegis_net_original_dst(int fd, struct sockaddr_storage *out)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
+		return AEGIS_ESYS;
+	memset(out, 0, sizeof(*out));
+	len = sizeof(*out);
+	int rc;
+	if (local.ss_family == AF_INET6)
+		rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len);
+	else
+		rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len);
+	if (rc != 0)
+		return AEGIS_ENOTFOUND;
+	/* Without a REDIRECT, conntrack reports the listener's own address: treat it as not redirected. */
+	if (out->ss_family == local.ss_family &&
+	    memcmp(out, &local,
+	           local.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ==
+	            0)
+		return AEGIS_ENOTFOUND;
+	return 0;
+}
+
+int aegis_net_listen(const struct sockaddr_storage *addr)
+{
+	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return AEGIS_ESYS;
+	int one = 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	socklen_t len =
+	        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, 1024) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return AEGIS_ESYS;
+	}
+	return fd;
+}
+
+int aegis_net_connect(const struct sockaddr_storage *to, uint32_t so_mark, int *fd)
+{
+	int s = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return AEGIS_ESYS;
+	int one = 1;
+	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (so_mark != 0)
+		(void)setsockopt(s, SOL_SOCKET, SO_MARK, &so_mark, sizeof(so_mark));
+	socklen_t len = to->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (connect(s, (const struct sockaddr *)to, len) != 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return AEGIS_ESYS;
+	}
+	*fd = s;
+	return 0;
+}
+
+int aegis_net_connect_result(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return errno;
+	return err;
+}
+
+void aegis_net_to_sockaddr(const struct aegis_routes_addr *a, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)out;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, a->ip, 4);
+		sin->sin_port = htons(a->port);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, a->ip, 16);
+		sin6->sin6_port = htons(a->port);
+	}
+}
+
+void aegis_net_from_sockaddr(const struct sockaddr_storage *ss, struct aegis_routes_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		out->family = AF_INET;
+		memcpy(out->ip, &sin->sin_addr, 4);
+		out->port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		out->family = AF_INET6;
+		memcpy(out->ip, &sin6->sin6_addr, 16);
+		out->port = ntohs(sin6->sin6_port);
+	}
+}
