@@ -751,7 +751,7 @@ def summarize(results, names):
 
 def table_md(s, names, fixed_qps):
     lines = [
-        "| server | qps saturated (dnsperf-bound) | server core busy at saturation | CPU µs/query at saturation "
+        "| server | qps saturated (dnsperf, 100 in flight) | server core busy at saturation | CPU µs/query at saturation "
         "| CPU µs/query at %d qps (min–max) | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | qps at 50%% of a core (loadgen) "
         "| RSS / HWM MiB | lost | other load on core 1 (max) |" % fixed_qps,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -794,7 +794,7 @@ def ratios_md(s, me, peers, floor="echo"):
                 x["cap_qps"], LABEL[best_cap], s[best_cap]["cap_qps"], x["cap_qps"] / s[best_cap]["cap_qps"],
                 "; echo floor %.0f" % s[floor]["cap_qps"] if floor in s and s[floor]["cap_qps"] else ""))
     best_sat = max(avail, key=lambda p: s[p]["sat_qps"])
-    out.append("- saturated qps (dnsperf-bound, see notes): %.0f vs best peer %s %.0f = %.2f×" % (
+    out.append("- saturated qps from dnsperf (often dnsperf-bound: see \"server core busy\"): %.0f vs best peer %s %.0f = %.2f×" % (
         x["sat_qps"], LABEL[best_sat], s[best_sat]["sat_qps"], x["sat_qps"] / s[best_sat]["sat_qps"]))
     out.append("- p99 latency at the fixed load: %.0f µs vs best peer %s %.0f µs" % (
         x["p99"], LABEL[min(avail, key=lambda p: s[p]["p99"])], min(s[p]["p99"] for p in avail)))

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "ctl_http.h"
+#include "ctl_inject.h"
 #include "ctl_print.h"
 
 #define EXIT_UNREACHABLE 1
@@ -38,11 +39,12 @@ static void usage(FILE *f)
 	        "usage: aegisctl proxy-config SECTION [--admin ADDR:PORT] [-o table|json|yaml]\n"
 	        "       aegisctl lookup NAME [TYPE] [--admin ADDR:PORT] [-o table|json|yaml]\n"
 	        "       aegisctl version [--admin ADDR:PORT]\n"
+	        "       aegisctl inject -f FILE|- [--config FILE] [-o yaml|json]   (manual sidecar "
+	        "injection)\n"
 	        "SECTION: dns search config listeners server upstreams cache xds routes clusters endpoints\n"
 	        "         secrets all\n"
-	        "--admin defaults to 127.0.0.1:15000 (run it inside the pod: kubectl exec POD -c aegis-proxy "
-	        "--\n"
-	        "aegisctl proxy-config dns)\n");
+	        "--admin defaults to 127.0.0.1:15000; in a cluster run it inside the pod:\n"
+	        "  kubectl exec POD -c aegis-proxy -- aegisctl proxy-config dns\n");
 }
 
 /* GETs target and parses the JSON body. Returns the HTTP status, or -1 (message printed). */
@@ -175,6 +177,8 @@ static int version(const struct ctl *c)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "inject") == 0) /* its own options: ctl_inject.c */
+		return aegis_ctl_inject_main(argc - 1, argv + 1);
 	struct ctl c = {.admin = "127.0.0.1:15000", .fmt = FMT_TABLE};
 	static const struct option longopts[] = {
 	        {"admin", required_argument, NULL, 'a'},

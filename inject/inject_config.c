@@ -320,11 +320,11 @@ int aegis_inject_config_parse(struct aegis_inject_config *c, const char *name, c
 		rc = aegis_inject_yaml_parser_error(&parser, name, diag);
 		goto out;
 	}
-	bool more = yaml_document_get_root_node(&extra) != NULL;
+	yaml_node_t *second = yaml_document_get_root_node(&extra);
+	int second_line = second ? (int)second->start_mark.line + 1 : 0;
 	yaml_document_delete(&extra);
-	if (more) {
-		rc = aegis_diag_set(diag, AEGIS_EINVAL, name, (int)parser.mark.line + 1, 0,
-		                    "more than one YAML document");
+	if (second != NULL) {
+		rc = aegis_diag_set(diag, AEGIS_EINVAL, name, second_line, 0, "more than one YAML document");
 		goto out;
 	}
 	aegis_inject_config_free(c);

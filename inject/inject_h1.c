@@ -162,11 +162,12 @@ static int send_response(struct aegis_inject_conn *c, const struct aegis_inject_
 	char hdr[256];
 	int n = snprintf(hdr, sizeof(hdr),
 	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", r->status,
-	                 aegis_inject_reason(r->status), r->content_type ? r->content_type : "text/plain",
-	                 r->len, keep_alive ? "" : "Connection: close\r\n");
-	if (aegis_inject_conn_write_all(c, hdr, (size_t)n) != 0)
+	                 aegis_inject_server_reason(r->status),
+	                 r->content_type ? r->content_type : "text/plain", r->len,
+	                 keep_alive ? "" : "Connection: close\r\n");
+	if (aegis_inject_server_write_all(c, hdr, (size_t)n) != 0)
 		return -1;
-	if (!head && r->len > 0 && aegis_inject_conn_write_all(c, r->body, r->len) != 0)
+	if (!head && r->len > 0 && aegis_inject_server_write_all(c, r->body, r->len) != 0)
 		return -1;
 	return 0;
 }
@@ -174,7 +175,7 @@ static int send_response(struct aegis_inject_conn *c, const struct aegis_inject_
 static void send_error(struct aegis_inject_conn *c, int status)
 {
 	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", aegis_inject_reason(status));
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", aegis_inject_server_reason(status));
 	struct aegis_inject_response r = {status, "application/json", body, (size_t)n};
 	send_response(c, &r, false, false);
 }
@@ -199,7 +200,7 @@ void aegis_inject_h1_serve(struct aegis_inject_conn *c)
 	double started = 0;
 	for (;;) {
 		if (off == have) {
-			int n = aegis_inject_conn_read(c, buf, sizeof(buf));
+			int n = aegis_inject_server_read(c, buf, sizeof(buf));
 			if (n <= 0)
 				break; /* closed, timed out (idle keep-alive) or broken */
 			have = (size_t)n;
@@ -213,8 +214,8 @@ void aegis_inject_h1_serve(struct aegis_inject_conn *c)
 		if (h->error != 0 || (e != HPE_OK && e != HPE_PAUSED)) {
 			send_error(c, h->error ? h->error : 400);
 			AEGIS_LOG(AEGIS_LOG_DEBUG, "bad HTTP request", LKV_S("peer", c->peer),
-			          LKV_S("error",
-			                h->error ? aegis_inject_reason(h->error) : http_errno_name(e)));
+			          LKV_S("error", h->error ? aegis_inject_server_reason(h->error)
+			                                  : http_errno_name(e)));
 			break;
 		}
 		if (started != 0 && now_s() - started > AEGIS_INJECT_REQUEST_S) {
@@ -231,13 +232,14 @@ void aegis_inject_h1_serve(struct aegis_inject_conn *c)
 			struct aegis_inject_response r;
 			aegis_inject_server_route(c->srv, method, h->url, NULL, 0, true, &r);
 			send_response(c, &r, false, false);
-			aegis_inject_response_free(&r);
+			aegis_inject_server_response_free(&r);
+			aegis_inject_server_linger(c);
 			break;
 		}
 		if (h->headers && !h->complete) {
 			h->headers = false;
 			if (h->expect_continue &&
-			    aegis_inject_conn_write_all(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
+			    aegis_inject_server_write_all(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
 				break;
 			continue;
 		}
@@ -248,7 +250,7 @@ void aegis_inject_h1_serve(struct aegis_inject_conn *c)
 		                          &r);
 		bool keep = h->keep_alive;
 		int sent = send_response(c, &r, h->p.method == HTTP_HEAD, keep);
-		aegis_inject_response_free(&r);
+		aegis_inject_server_response_free(&r);
 		if (sent != 0 || !keep)
 			break;
 		reset(h);

@@ -40,7 +40,7 @@ static void stream_free(struct h2 *h, struct stream *st)
 		h->streams = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	aegis_inject_response_free(&st->resp);
+	aegis_inject_server_response_free(&st->resp);
 	free(st->body);
 	free(st);
 }
@@ -48,8 +48,8 @@ static void stream_free(struct h2 *h, struct stream *st)
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *user)
 {
 	struct h2 *h = user;
-	return aegis_inject_conn_write_all(h->c, data, len) == 0 ? (ssize_t)len
-	                                                         : NGHTTP2_ERR_CALLBACK_FAILURE;
+	return aegis_inject_server_write_all(h->c, data, len) == 0 ? (ssize_t)len
+	                                                           : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int begin_headers_cb(nghttp2_session *s, const nghttp2_frame *f, void *user)
@@ -203,7 +203,7 @@ void aegis_inject_h2_serve(struct aegis_inject_conn *c)
 			break;
 		if (!nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
 			break;
-		int n = aegis_inject_conn_read(c, buf, sizeof(buf));
+		int n = aegis_inject_server_read(c, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		ssize_t used = nghttp2_session_mem_recv(s, buf, (size_t)n);

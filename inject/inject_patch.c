@@ -8,7 +8,7 @@
 
 #include "aegis/inject.h"
 
-const char *aegis_inject_outcome_str(enum aegis_inject_outcome o)
+const char *aegis_inject_patch_outcome_str(enum aegis_inject_outcome o)
 {
 	switch (o) {
 	case AEGIS_INJECT_PATCHED: return "injected";
@@ -259,7 +259,7 @@ static int add_to_list(json_t *patch, const char *base, const json_t *obj, const
 	return AEGIS_ENOMEM;
 }
 
-int aegis_inject_pod_patch(const struct aegis_inject_config *c, const json_t *pod, const char *base,
+int aegis_inject_patch_pod(const struct aegis_inject_config *c, const json_t *pod, const char *base,
                            json_t **patch, enum aegis_inject_outcome *outcome, struct aegis_diag *diag)
 {
 	*patch = NULL;
@@ -358,16 +358,30 @@ static char *base64(const char *in, size_t len)
 	return out;
 }
 
+/* Serialises j compactly into a buffer of our own malloc (NUL-terminated), so that callers free it with
+ * free() whatever allocator jansson was given (the unit tests give it cmocka's). */
+static char *dump(const json_t *j, size_t *len)
+{
+	size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+	char *s = n > 0 ? malloc(n + 1) : NULL;
+	if (s == NULL || json_dumpb(j, s, n, JSON_COMPACT) != n) {
+		free(s);
+		return NULL;
+	}
+	s[n] = '\0';
+	*len = n;
+	return s;
+}
+
+/* Serialises body (consumed) into r. */
 static int finish(json_t *body, struct aegis_inject_reply *r, int status)
 {
 	if (body == NULL)
 		return AEGIS_ENOMEM;
-	char *s = json_dumps(body, JSON_COMPACT);
+	r->body = dump(body, &r->len);
 	json_decref(body);
-	if (s == NULL)
+	if (r->body == NULL)
 		return AEGIS_ENOMEM;
-	r->body = s;
-	r->len = strlen(s);
 	r->http_status = status;
 	return 0;
 }
@@ -389,8 +403,8 @@ static void copy(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src ? src : "");
 }
 
-int aegis_inject_review(const struct aegis_inject_config *c, const char *body, size_t len,
-                        struct aegis_inject_reply *r)
+int aegis_inject_patch_review(const struct aegis_inject_config *c, const char *body, size_t len,
+                              struct aegis_inject_reply *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->outcome = AEGIS_INJECT_PATCHED;
@@ -461,7 +475,7 @@ int aegis_inject_review(const struct aegis_inject_config *c, const char *body, s
 	if (r->name[0] == '\0')
 		copy(r->name, sizeof(r->name), str_at(json_object_get(pod, "metadata"), "generateName"));
 	struct aegis_diag diag = {0};
-	rc = aegis_inject_pod_patch(c, pod, "", &patch, &r->outcome, &diag);
+	rc = aegis_inject_patch_pod(c, pod, "", &patch, &r->outcome, &diag);
 	if (rc == AEGIS_ENOMEM)
 		goto out;
 	if (rc != 0) {
@@ -470,13 +484,14 @@ int aegis_inject_review(const struct aegis_inject_config *c, const char *body, s
 	}
 	if (r->outcome == AEGIS_INJECT_SKIP_HOSTNETWORK) {
 		snprintf(r->msg, sizeof(r->msg), "aegis-inject: %s: no sidecar added",
-		         aegis_inject_outcome_str(r->outcome));
+		         aegis_inject_patch_outcome_str(r->outcome));
 		json_array_append_new(warnings, json_string(r->msg));
 	}
 	if (r->outcome != AEGIS_INJECT_PATCHED)
 		goto answer;
-	patch_text = json_dumps(patch, JSON_COMPACT);
-	patch_b64 = patch_text ? base64(patch_text, strlen(patch_text)) : NULL;
+	size_t patch_len;
+	patch_text = dump(patch, &patch_len);
+	patch_b64 = patch_text ? base64(patch_text, patch_len) : NULL;
 	if (patch_b64 == NULL || json_object_set_new(resp, "patchType", json_string("JSONPatch")) != 0 ||
 	    json_object_set_new(resp, "patch", json_string(patch_b64)) != 0) {
 		rc = AEGIS_ENOMEM;

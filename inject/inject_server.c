@@ -38,7 +38,7 @@ struct aegis_inject_server {
 	atomic_uint active;
 };
 
-const char *aegis_inject_reason(int status)
+const char *aegis_inject_server_reason(int status)
 {
 	switch (status) {
 	case 100: return "Continue";
@@ -257,7 +257,7 @@ size_t aegis_inject_server_max_body(const struct aegis_inject_server *s)
 	return s->o.max_body;
 }
 
-int aegis_inject_conn_read(struct aegis_inject_conn *c, void *buf, size_t len)
+int aegis_inject_server_read(struct aegis_inject_conn *c, void *buf, size_t len)
 {
 	size_t n = 0;
 	int ok = SSL_read_ex(c->ssl, buf, len, &n);
@@ -266,7 +266,7 @@ int aegis_inject_conn_read(struct aegis_inject_conn *c, void *buf, size_t len)
 	return SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }
 
-int aegis_inject_conn_write_all(struct aegis_inject_conn *c, const void *buf, size_t len)
+int aegis_inject_server_write_all(struct aegis_inject_conn *c, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len > 0) {
@@ -277,6 +277,28 @@ int aegis_inject_conn_write_all(struct aegis_inject_conn *c, const void *buf, si
 		len -= n;
 	}
 	return 0;
+}
+
+void aegis_inject_server_linger(struct aegis_inject_conn *c)
+{
+	/* Closing a socket with unread bytes makes the kernel send RST, which can destroy the response still
+	 * in flight to the client (curl then reports "connection reset" instead of our 413). So: close our
+	 * side, then read and drop what the client is still sending, for a bounded time and amount. */
+	SSL_shutdown(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char buf[16384];
+	size_t total = 0;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		total += n > 0 ? (size_t)n : 0;
+		if (n <= 0 || total > AEGIS_INJECT_LINGER_BYTES || now.tv_sec - start.tv_sec >= 2)
+			break;
+	}
 }
 
 static void set_json(struct aegis_inject_response *r, int status, const char *msg)
@@ -323,7 +345,7 @@ void aegis_inject_server_route(struct aegis_inject_server *s, const char *method
 		return;
 	}
 	struct aegis_inject_reply rep;
-	if (aegis_inject_review(s->o.config, body, len, &rep) != 0) {
+	if (aegis_inject_patch_review(s->o.config, body, len, &rep) != 0) {
 		set_json(r, 500, "out of memory");
 		return;
 	}
@@ -342,10 +364,10 @@ void aegis_inject_server_route(struct aegis_inject_server *s, const char *method
 		          LKV_S("uid", rep.uid), LKV_S("namespace", rep.ns), LKV_S("pod", rep.name),
 		          LKV_S("reason", rep.outcome == AEGIS_INJECT_PATCHED ? ""
 		                          : rep.msg[0]                        ? rep.msg
-		                                       : aegis_inject_outcome_str(rep.outcome)));
+		                                       : aegis_inject_patch_outcome_str(rep.outcome)));
 }
 
-void aegis_inject_response_free(struct aegis_inject_response *r)
+void aegis_inject_server_response_free(struct aegis_inject_response *r)
 {
 	free(r->body);
 	r->body = NULL;

@@ -24,7 +24,8 @@
 #define AEGIS_INJECT_MAX_HEADER      (16u << 10) /* request line + headers (HTTP/1.1) or header block (h2) */
 #define AEGIS_INJECT_H2_MAX_STREAMS  32
 #define AEGIS_INJECT_THREAD_STACK    (512u << 10)
-#define AEGIS_INJECT_RELOAD_INTERVAL 5 /* seconds between checks of the certificate files */
+#define AEGIS_INJECT_RELOAD_INTERVAL 5           /* seconds between checks of the certificate files */
+#define AEGIS_INJECT_LINGER_BYTES    (16u << 20) /* dropped after a 413 before closing (at most 2 s) */
 
 struct aegis_inject_server_opts {
 	const char *listen; /* ADDR:PORT, [v6]:PORT */
@@ -74,14 +75,18 @@ int aegis_inject_server_port(const struct aegis_inject_server *s);
  * server appends ?timeout=10s). too_large: the body went over max_body and was dropped (413). Fills r. */
 void aegis_inject_server_route(struct aegis_inject_server *s, const char *method, const char *path,
                                const char *body, size_t len, bool too_large, struct aegis_inject_response *r);
-void aegis_inject_response_free(struct aegis_inject_response *r);
+void aegis_inject_server_response_free(struct aegis_inject_response *r);
 size_t aegis_inject_server_max_body(const struct aegis_inject_server *s);
-const char *aegis_inject_reason(int status);
+const char *aegis_inject_server_reason(int status);
 
 /* Blocking I/O on the connection. read: bytes read (> 0), 0 at a clean close, -1 on error or timeout.
  * write_all: 0 or -1. */
-int aegis_inject_conn_read(struct aegis_inject_conn *c, void *buf, size_t len);
-int aegis_inject_conn_write_all(struct aegis_inject_conn *c, const void *buf, size_t len);
+int aegis_inject_server_read(struct aegis_inject_conn *c, void *buf, size_t len);
+int aegis_inject_server_write_all(struct aegis_inject_conn *c, const void *buf, size_t len);
+
+/* Closes our side after a response that left request bytes unread (413), draining the rest briefly so the
+ * response reaches the client instead of being cut by a TCP reset. */
+void aegis_inject_server_linger(struct aegis_inject_conn *c);
 
 /* Serve a connection after the handshake until it closes (ALPN "http/1.1" or none; "h2"). */
 void aegis_inject_h1_serve(struct aegis_inject_conn *c);

@@ -30,7 +30,7 @@ static bool one_of(const char *s, const char *const *list)
 }
 
 /* The core schema's integer forms: decimal with a sign, 0o octal, 0x hex. Returns false when s is not one or
- * does not fit in json_int_t (it then stays a string, as a too-large number is not what the author meant). */
+ * does not fit in json_int_t; a too-large decimal then becomes a real, as go-yaml makes it a float64. */
 static bool parse_int(const char *s, json_int_t *out)
 {
 	int base = 10;

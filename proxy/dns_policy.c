@@ -277,7 +277,9 @@ uint8_t aegis_policy_check_name(struct aegis_policy *p, const uint8_t *lname, si
 		        bl_find(bl, lname + off, len - off, aegis_dns_name_hash(lname + off, len - off));
 		if (s->len != 0) {
 			unsigned f = s->flags;
-			if (off == 0 && (f & (RULE_EXACT_OK | RULE_EXACT)))
+			if (off > 0)
+				f &= RULE_SUB_OK | RULE_SUB; /* exact rules are for the whole name only */
+			else if (f & (RULE_EXACT_OK | RULE_EXACT))
 				f &= RULE_EXACT_OK | RULE_EXACT; /* an exact rule beats a subtree rule */
 			if (f & (RULE_EXACT_OK | RULE_SUB_OK)) {
 				p->st.allowed_by_exception++;

@@ -47,8 +47,10 @@ static double wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Loads and builds one table. Runs on the caller's thread (start-up) or the worker. */
-static int load(struct aegis_file_source *fs, struct aegis_table **out, struct aegis_diag *diag)
+/* Loads and builds one table (and, with mesh routing, the routes from the same config: *routes stays NULL
+ * without it). Runs on the caller's thread (start-up) or the worker. */
+static int load(struct aegis_file_source *fs, struct aegis_table **out, struct aegis_routes **routes,
+                struct aegis_diag *diag)
 {
 	struct aegis_config *cfg = NULL;
 	int rc = aegis_yaml_load_paths(fs->opts.paths, fs->opts.n_paths, &cfg, diag);
@@ -60,6 +62,18 @@ static int load(struct aegis_file_source *fs, struct aegis_table **out, struct a
 	        .vips = fs->vips,
 	};
 	rc = aegis_table_build(cfg, &topts, out, diag);
+	/* mesh: after the table build, so that the VIP allocator is up to date for this config. */
+	*routes = NULL;
+	if (rc == 0 && fs->opts.post_routes != NULL) {
+		struct aegis_routes_opts ro = *fs->opts.routes;
+		ro.vips = fs->vips;
+		ro.cluster_domain = fs->opts.cluster_domain;
+		rc = aegis_routes_build(cfg, &ro, routes, diag);
+		if (rc != 0) {
+			aegis_table_unref(*out);
+			*out = NULL;
+		}
+	}
 	aegis_config_free(cfg);
 	return rc;
 }
@@ -96,10 +110,13 @@ static void *worker_main(void *arg)
 
 		struct aegis_diag diag = {0};
 		struct aegis_table *t = NULL;
-		int rc = load(fs, &t, &diag);
+		struct aegis_routes *routes = NULL; /* mesh */
+		int rc = load(fs, &t, &routes, &diag);
 		if (rc == 0) {
 			size_t names = aegis_table_count(t);
 			aegis_dns_server_post_table(fs->srv, t);
+			if (routes != NULL) /* mesh */
+				fs->opts.post_routes(fs->opts.routes_user, routes);
 			record(fs, 0, &diag, names);
 			AEGIS_LOG(AEGIS_LOG_INFO, "config reloaded", LKV_I("names", names));
 		} else {
@@ -226,11 +243,14 @@ int aegis_file_source_start(struct ev_loop *loop, const struct aegis_file_source
 		goto fail;
 
 	struct aegis_table *t = NULL;
-	rc = load(fs, &t, diag);
+	struct aegis_routes *routes = NULL; /* mesh */
+	rc = load(fs, &t, &routes, diag);
 	if (rc != 0)
 		goto fail;
 	size_t names = aegis_table_count(t);
 	aegis_dns_server_post_table(srv, t);
+	if (routes != NULL) /* mesh */
+		opts->post_routes(opts->routes_user, routes);
 	record(fs, 0, diag, names);
 	AEGIS_LOG(AEGIS_LOG_INFO, "config loaded", LKV_I("names", names), LKV_I("paths", opts->n_paths));
 

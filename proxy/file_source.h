@@ -14,6 +14,7 @@
 #include "aegis/err.h"
 #include "dns_server.h"
 #include "dns_table.h"
+#include "mesh_routes.h" /* mesh */
 
 struct aegis_file_source_opts {
 	const char *const *paths;
@@ -21,6 +22,12 @@ struct aegis_file_source_opts {
 	const char *cluster_domain;
 	const char *local_cluster;
 	bool watch;
+	/* mesh: when post_routes is set, every load also builds the mesh routing table (mesh_routes.h) from
+	 * the same config and the same VIP allocator as the DNS table, and hands it to post_routes (from the
+	 * thread that built it; the callee takes the reference). A routes build failure rejects the load. */
+	const struct aegis_routes_opts *routes;
+	void (*post_routes)(void *user, struct aegis_routes *t);
+	void *routes_user;
 };
 
 struct aegis_file_source;

@@ -21,6 +21,8 @@
 #include "dns_search.h"
 #include "dns_server.h"
 #include "file_source.h"
+#include "mesh_inbound.h"  /* mesh */
+#include "mesh_outbound.h" /* mesh */
 #include "xds_source.h"
 #include "metrics.h" /* policy */
 #include "privs.h"   /* policy */
@@ -52,7 +54,15 @@ struct proxy {
 	ev_stat blocklist_stat;
 	uint64_t blocklist_failures;
 	bool privs_dropped;
+	uid_t run_uid; /* --user, resolved before the sockets are made */
+	gid_t run_gid;
 	/* end policy */
+	/* mesh */
+	struct aegis_mtls *mtls;
+	struct aegis_mesh_outbound *outbound;
+	struct aegis_mesh_inbound *inbound;
+	struct aegis_routes_opts routes_opts;
+	/* end mesh */
 };
 
 /* policy */
@@ -309,6 +319,12 @@ static int policy_start(struct proxy *p)
 	        .rrl_slip = p->opts.rrl_slip,
 	        .block_answer = p->opts.block_answer,
 	};
+	p->run_uid = p->run_gid = AEGIS_PRIVS_DEFAULT_ID;
+	if (p->opts.user != NULL && aegis_privs_parse_user(p->opts.user, &p->run_uid, &p->run_gid) != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "bad --user (want UID[:GID] or a user name)",
+		          LKV_S("user", p->opts.user));
+		return AEGIS_EINVAL;
+	}
 	int rc = aegis_policy_new(&po, &p->policy);
 	if (rc != 0) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "bad policy configuration", LKV_S("error", aegis_strerror(rc)));
@@ -346,19 +362,106 @@ static int policy_start(struct proxy *p)
 /* policy: after every socket is bound, give up root (ARCHITECTURE.md: the sidecar runs as 1337). */
 static int policy_drop_privileges(struct proxy *p)
 {
-	uid_t uid = AEGIS_PRIVS_DEFAULT_ID;
-	gid_t gid = AEGIS_PRIVS_DEFAULT_ID;
-	if (p->opts.user != NULL && aegis_privs_parse_user(p->opts.user, &uid, &gid) != 0) {
-		AEGIS_LOG(AEGIS_LOG_ERROR, "bad --user (want UID[:GID] or a user name)",
-		          LKV_S("user", p->opts.user));
-		return AEGIS_EINVAL;
-	}
-	if (geteuid() == 0 && uid == 0)
+	if (geteuid() == 0 && p->run_uid == 0)
 		AEGIS_LOG(AEGIS_LOG_WARN, "--user 0: running as root with every capability");
 	/* SO_MARK on each new upstream socket needs CAP_NET_ADMIN: keep that one capability only. */
-	return aegis_privs_drop(uid, gid, p->opts.so_mark != 0, &p->privs_dropped);
+	return aegis_privs_drop(p->run_uid, p->run_gid, p->opts.so_mark != 0, &p->privs_dropped);
 }
 /* end policy */
+
+/* mesh: the workload identity and the outbound (15001) and inbound (15006) listeners, started before the
+ * configuration source so that the first routing table has somewhere to go. Without --mesh nothing here
+ * runs. A missing or bad --cert-dir with --mesh is fatal: mesh traffic must never fall back to plaintext. */
+static void mesh_post_routes(void *user, struct aegis_routes *t)
+{
+	aegis_mesh_outbound_post_routes(user, t);
+}
+
+static int mesh_start(struct proxy *p)
+{
+	if (!p->opts.mesh)
+		return 0;
+	char buf[600];
+	if (p->opts.cert_dir != NULL) {
+		struct aegis_diag diag = {0};
+		if (aegis_mtls_new(p->opts.cert_dir, &p->mtls, &diag) != 0) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot load the workload certificate",
+			          LKV_S("error", aegis_diag_str(&diag, buf, sizeof(buf))));
+			return -1;
+		}
+		AEGIS_LOG(AEGIS_LOG_INFO, "workload identity", LKV_S("id", aegis_mtls_own_id(p->mtls)));
+	} else {
+		AEGIS_LOG(AEGIS_LOG_WARN, "--mesh without --cert-dir: mesh destinations will be refused");
+	}
+	struct aegis_mesh_outbound_opts oo = {
+	        .n_listen = p->opts.n_outbound_listen,
+	        .connect_timeout_ms = p->opts.mesh_connect_timeout_ms,
+	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
+	        .so_mark = p->opts.so_mark,
+	        .mtls = p->mtls,
+	};
+	memcpy(oo.listen, p->opts.outbound_listen, sizeof(oo.listen));
+	if (oo.n_listen == 0) {
+		if (aegis_sockaddr_parse("127.0.0.1:15001", 0, &oo.listen[0]) != 0 ||
+		    aegis_sockaddr_parse("[::1]:15001", 0, &oo.listen[1]) != 0)
+			return -1;
+		oo.n_listen = 2;
+	}
+	int rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
+	if (rc != 0 && p->opts.n_outbound_listen == 0) {
+		/* Pods without IPv6 have no ::1: the default then listens on 127.0.0.1 alone. */
+		oo.n_listen = 1;
+		rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
+	}
+	if (rc != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the outbound listener",
+		          LKV_S("error", aegis_strerror(rc)), LKV_S("detail", strerror(errno)));
+		return -1;
+	}
+	struct aegis_mesh_inbound_opts io = {
+	        .listen = p->opts.inbound_listen,
+	        .strict = p->opts.inbound_strict,
+	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
+	        .mtls = p->mtls,
+	};
+	rc = aegis_mesh_inbound_new(p->loop, &io, &p->inbound);
+	if (rc != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the inbound listener",
+		          LKV_S("error", aegis_strerror(rc)), LKV_S("detail", strerror(errno)));
+		return -1;
+	}
+	p->routes_opts = (struct aegis_routes_opts){
+	        .trust_domain = p->opts.trust_domain,
+	        .locality = p->opts.locality,
+	        .namespace_ = p->opts.namespace_,
+	        .labels = {.items = p->opts.workload_labels, .n = p->opts.n_workload_labels},
+	};
+	for (size_t i = 0; i < oo.n_listen; i++)
+		AEGIS_LOG(AEGIS_LOG_INFO, "mesh outbound listening",
+		          LKV_S("addr", aegis_sockaddr_str(&oo.listen[i], buf, sizeof(buf))));
+	AEGIS_LOG(AEGIS_LOG_INFO, "mesh inbound listening",
+	          LKV_S("addr", aegis_sockaddr_str(&io.listen, buf, sizeof(buf))),
+	          LKV_B("strict", io.strict));
+	return 0;
+}
+
+/* Hands the file source the routing options when the mesh is on. */
+static void mesh_file_opts(struct proxy *p, struct aegis_file_source_opts *fo)
+{
+	if (p->outbound == NULL)
+		return;
+	fo->routes = &p->routes_opts;
+	fo->post_routes = mesh_post_routes;
+	fo->routes_user = p->outbound;
+}
+
+static void mesh_free(struct proxy *p)
+{
+	aegis_mesh_inbound_free(p->inbound);
+	aegis_mesh_outbound_free(p->outbound); /* closes every relay, inbound ones too */
+	aegis_mtls_free(p->mtls);
+}
+/* end mesh */
 
 int main(int argc, char **argv)
 {
@@ -386,10 +489,18 @@ int main(int argc, char **argv)
 		goto out;
 	if (policy_start(&p) != 0) /* policy */
 		goto out;
-	if (start_dns(&p, default_listen) != 0)
+	/* policy: the DNS sockets are made as the --user (fsuid) so that iptables' owner match, which
+	 * sees a socket's creator, exempts their answers as the capture rules expect. */
+	uid_t fsuid_before = aegis_privs_socket_owner(p.run_uid);
+	int dns_rc = start_dns(&p, default_listen);
+	(void)aegis_privs_socket_owner(fsuid_before);
+	if (dns_rc != 0)
 		goto out;
 	aegis_dns_server_set_policy(p.dns, p.policy, p.qlog); /* policy */
 	if (start_forwarder(&p) != 0)
+		goto out;
+
+	if (mesh_start(&p) != 0) /* mesh */
 		goto out;
 
 	if (p.opts.n_config_paths > 0) {
@@ -400,6 +511,7 @@ int main(int argc, char **argv)
 		        .local_cluster = p.opts.cluster,
 		        .watch = p.opts.watch,
 		};
+		mesh_file_opts(&p, &fo); /* mesh */
 		struct aegis_diag diag = {0};
 		int rc = aegis_file_source_start(p.loop, &fo, p.dns, &p.files, &diag);
 		if (rc != 0) {
@@ -470,6 +582,7 @@ out:
 	aegis_admin_sections_free(p.admin_sections); /* admin */
 	aegis_file_source_free(p.files);
 	aegis_xds_source_free(p.xds); /* joins the client thread: no table is posted after this */
+	mesh_free(&p);                /* mesh: after the sources, which post routes to it */
 	aegis_dns_server_free(p.dns); /* before the forwarder: it cancels its pending queries there */
 	/* policy: after the server, which borrows both */
 	if (p.loop != NULL && ev_is_active(&p.blocklist_stat))

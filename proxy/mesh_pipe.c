@@ -40,6 +40,7 @@ struct aegis_pipe {
 	struct side a, b;
 	struct dir a2b, b2a;
 	ev_timer idle;
+	ev_timer again; /* pump() stopped at its step cap: continue on the next loop iteration */
 	double idle_s;
 	bool error;
 	bool idle_fired;
@@ -130,9 +131,9 @@ static enum io_result side_shutdown(struct side *s)
 static bool step(struct aegis_pipe *p, struct side *from, struct dir *d, struct side *to)
 {
 	bool progress = false;
+	if (d->len == 0)
+		d->off = 0; /* drained: the whole buffer is free again */
 	if (!from->rd_eof && d->off + d->len < AEGIS_PIPE_BUF) {
-		if (d->len == 0)
-			d->off = 0;
 		size_t got = 0;
 		enum io_result r =
 		        side_read(from, d->data + d->off + d->len, AEGIS_PIPE_BUF - d->off - d->len, &got);
@@ -175,6 +176,7 @@ static void finish(struct aegis_pipe *p)
 	ev_io_stop(p->loop, &p->a.io);
 	ev_io_stop(p->loop, &p->b.io);
 	ev_timer_stop(p->loop, &p->idle);
+	ev_timer_stop(p->loop, &p->again);
 	SSL_free(p->a.ssl);
 	SSL_free(p->b.ssl);
 	close(p->a.fd);
@@ -202,10 +204,12 @@ static void end(struct aegis_pipe *p)
 	free(p);
 }
 
-static void set_events(struct aegis_pipe *p, struct side *s, const struct dir *in, const struct dir *out,
+static void set_events(struct aegis_pipe *p, struct side *s, struct dir *in, const struct dir *out,
                        const struct side *other)
 {
 	int ev = 0;
+	if (in->len == 0)
+		in->off = 0;
 	if ((!s->rd_eof && in->off + in->len < AEGIS_PIPE_BUF) || s->want_read)
 		ev |= EV_READ;
 	if ((out->len > 0 && !s->wr_shut) || s->want_write || (other->rd_eof && out->len == 0 && !s->wr_shut))
@@ -220,14 +224,16 @@ static void set_events(struct aegis_pipe *p, struct side *s, const struct dir *i
 
 static void pump(struct aegis_pipe *p)
 {
-	bool moved = false;
+	bool moved = false, capped = true;
 	for (int i = 0; i < 64; i++) {
 		p->a.want_read = p->a.want_write = p->b.want_read = p->b.want_write = false;
 		bool progress = step(p, &p->a, &p->a2b, &p->b);
 		progress |= step(p, &p->b, &p->b2a, &p->a);
 		moved |= progress;
-		if (p->error || !progress)
+		if (p->error || !progress) {
+			capped = false;
 			break;
+		}
 	}
 	bool a_done = p->a.rd_eof && p->a2b.len == 0 && p->b.wr_shut;
 	bool b_done = p->b.rd_eof && p->b2a.len == 0 && p->a.wr_shut;
@@ -237,6 +243,13 @@ static void pump(struct aegis_pipe *p)
 	}
 	if (moved && p->idle_s > 0)
 		ev_timer_again(p->loop, &p->idle);
+	/* Stopped while still moving bytes: an SSL may hold decrypted bytes that no socket event will
+	 * announce, so come back on the next iteration instead of waiting for one (and let other work run
+	 * meanwhile). */
+	if (capped && !ev_is_active(&p->again)) {
+		ev_timer_set(&p->again, 0, 0);
+		ev_timer_start(p->loop, &p->again);
+	}
 	set_events(p, &p->a, &p->a2b, &p->b2a, &p->b);
 	set_events(p, &p->b, &p->b2a, &p->a2b, &p->a);
 }
@@ -245,6 +258,13 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct side *s = container_of(w, struct side, io);
 	pump(s->p);
+	(void)loop;
+	(void)revents;
+}
+
+static void again_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	pump(container_of(w, struct aegis_pipe, again));
 	(void)loop;
 	(void)revents;
 }
@@ -273,6 +293,7 @@ int aegis_pipe_start(struct ev_loop *loop, int fd_a, SSL *ssl_a, int fd_b, SSL *
 	ev_io_init(&p->a.io, io_cb, fd_a, 0);
 	ev_io_init(&p->b.io, io_cb, fd_b, 0);
 	ev_init(&p->idle, idle_cb);
+	ev_init(&p->again, again_cb);
 	p->idle.repeat = p->idle_s;
 	if (p->idle_s > 0)
 		ev_timer_again(loop, &p->idle);

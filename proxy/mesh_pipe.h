@@ -10,6 +10,7 @@
 #ifndef AEGIS_MESH_PIPE_H
 #define AEGIS_MESH_PIPE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ev.h>

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,6 +53,13 @@ int aegis_privs_parse_user(const char *s, uid_t *uid, gid_t *gid)
 	*uid = pw.pw_uid;
 	*gid = pw.pw_gid;
 	return 0;
+}
+
+uid_t aegis_privs_socket_owner(uid_t uid)
+{
+	if (geteuid() != 0)
+		return (uid_t)setfsuid((uid_t)-1); /* an invalid id: only reports the current one */
+	return (uid_t)setfsuid(uid);
 }
 
 static int cap_get(struct __user_cap_data_struct data[2])

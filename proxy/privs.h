@@ -24,4 +24,11 @@ int aegis_privs_parse_user(const char *s, uid_t *uid, gid_t *gid) AEGIS_WUR;
  * is worse than none. */
 int aegis_privs_drop(uid_t uid, gid_t gid, bool keep_net_admin, bool *dropped) AEGIS_WUR;
 
+/* Makes the sockets this thread creates from now on belong to uid, as iptables' `-m owner` sees them (a
+ * socket's owner is the creator's filesystem UID, fixed at socket()). Sockets bound as root before the
+ * drop would otherwise stay "root's" for the capture rules forever. Binding privileged ports still works
+ * (CAP_NET_BIND_SERVICE does not depend on the fsuid). Returns the previous fsuid, to pass back when
+ * done. Not root: does nothing and returns the current fsuid. */
+uid_t aegis_privs_socket_owner(uid_t uid);
+
 #endif

@@ -16,6 +16,8 @@ static const char usage[] =
         "Configuration source (one of):\n"
         "  --config PATH            YAML file or directory of resources (repeatable)\n"
         "  --xds-address HOST:PORT  follow an ADS control plane (aegis-xds or istiod)\n"
+        "  --xds-delta              use delta xDS (DeltaAggregatedResources)\n"
+        "  --node-id ID             xDS node id (default sidecar~$INSTANCE_IP~$POD_NAME.NS~NS.svc.DOMAIN)\n"
         "\n"
         "DNS:\n"
         "  --dns-listen ADDR:PORT   listen address, UDP and TCP (repeatable;\n"
@@ -59,6 +61,18 @@ static const char usage[] =
         "  --query-log-sample F     fraction of answers logged, 0..1 (default 1)\n"
         "  --user UID[:GID]|NAME    identity after binding when started as root (default 1337;\n"
         "                           0 keeps root)\n"
+        "\n"
+        "Mesh traffic (docs/mesh.md):\n"
+        "  --mesh                   relay captured TCP (outbound :15001, inbound :15006)\n"
+        "  --outbound-listen ADDR:PORT  outbound capture listener (repeatable, at most 2; implies --mesh)\n"
+        "  --inbound-listen ADDR:PORT   inbound capture listener (implies --mesh)\n"
+        "  --hbone-listen ADDR:PORT     HBONE listener (default 0.0.0.0:15008; not served yet)\n"
+        "  --inbound-strict         refuse plaintext inbound (PeerAuthentication STRICT)\n"
+        "  --trust-domain TD        SPIFFE trust domain of expected peers (default cluster.local)\n"
+        "  --locality R/Z[/S]       this pod's locality (endpoint priority)\n"
+        "  --workload-label K=V     this pod's labels (VirtualService sourceLabels; repeatable)\n"
+        "  --mesh-connect-timeout MS  endpoint connect timeout without a DestinationRule (default 1000)\n"
+        "  --mesh-idle-timeout MS   close relays idle this long (default 3600000)\n"
         "\n"
         "Other:\n"
         "  --admin ADDR:PORT        admin endpoint (default 127.0.0.1:15000)\n"
@@ -111,7 +125,18 @@ enum {
 	OPT_BLOCK_ANSWER,
 	OPT_QUERY_LOG,
 	OPT_QUERY_LOG_SAMPLE,
-	OPT_USER
+	OPT_USER,
+	/* mesh */
+	OPT_MESH,
+	OPT_OUTBOUND_LISTEN,
+	OPT_INBOUND_LISTEN,
+	OPT_HBONE_LISTEN,
+	OPT_INBOUND_STRICT,
+	OPT_TRUST_DOMAIN,
+	OPT_LOCALITY,
+	OPT_WORKLOAD_LABEL,
+	OPT_MESH_CONNECT_TIMEOUT,
+	OPT_MESH_IDLE_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -155,6 +180,16 @@ static const struct option long_opts[] = {
         {"user", required_argument, NULL, OPT_USER},
         {"xds-delta", no_argument, NULL, OPT_XDS_DELTA},
         {"node-id", required_argument, NULL, OPT_NODE_ID},
+        {"mesh", no_argument, NULL, OPT_MESH}, /* mesh */
+        {"outbound-listen", required_argument, NULL, OPT_OUTBOUND_LISTEN},
+        {"inbound-listen", required_argument, NULL, OPT_INBOUND_LISTEN},
+        {"hbone-listen", required_argument, NULL, OPT_HBONE_LISTEN},
+        {"inbound-strict", no_argument, NULL, OPT_INBOUND_STRICT},
+        {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
+        {"locality", required_argument, NULL, OPT_LOCALITY},
+        {"workload-label", required_argument, NULL, OPT_WORKLOAD_LABEL},
+        {"mesh-connect-timeout", required_argument, NULL, OPT_MESH_CONNECT_TIMEOUT},
+        {"mesh-idle-timeout", required_argument, NULL, OPT_MESH_IDLE_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -219,6 +254,62 @@ bad:
 	        "aegis-proxy: bad --stub-zone '%s' (want ZONE=ADDR[:PORT][,ADDR...], at most %d servers)\n",
 	        arg, AEGIS_MAX_UPSTREAMS);
 	return -1;
+}
+
+/* mesh: the mesh traffic flags; returns 0, 1 when c is not one of them, -1 on a bad value (printed). */
+static int parse_mesh_opt(int c, const char *arg, struct aegis_proxy_options *o, FILE *err)
+{
+	switch (c) {
+	case OPT_MESH: o->mesh = true; return 0;
+	case OPT_OUTBOUND_LISTEN:
+		if (o->n_outbound_listen == 2 ||
+		    aegis_sockaddr_parse(arg, 15001, &o->outbound_listen[o->n_outbound_listen]) != 0) {
+			fprintf(err, "aegis-proxy: bad --outbound-listen '%s' (want ADDR:PORT, at most 2)\n",
+			        arg);
+			return -1;
+		}
+		o->n_outbound_listen++;
+		o->mesh = true;
+		return 0;
+	case OPT_INBOUND_LISTEN:
+		if (aegis_sockaddr_parse(arg, 15006, &o->inbound_listen) != 0) {
+			fprintf(err, "aegis-proxy: bad --inbound-listen '%s' (want ADDR:PORT)\n", arg);
+			return -1;
+		}
+		o->mesh = true;
+		return 0;
+	case OPT_HBONE_LISTEN:
+		if (aegis_sockaddr_parse(arg, 15008, &o->hbone_listen) != 0) {
+			fprintf(err, "aegis-proxy: bad --hbone-listen '%s' (want ADDR:PORT)\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_INBOUND_STRICT: o->inbound_strict = true; return 0;
+	case OPT_TRUST_DOMAIN: o->trust_domain = arg; return 0;
+	case OPT_LOCALITY: o->locality = arg; return 0;
+	case OPT_WORKLOAD_LABEL: {
+		const char *eq = strchr(arg, '=');
+		size_t n = o->n_workload_labels;
+		char(*kv)[128] = o->workload_label_buf[n];
+		if (n == AEGIS_MAX_WORKLOAD_LABELS || eq == NULL || eq == arg || (size_t)(eq - arg) >= 128 ||
+		    strlen(eq + 1) >= 128) {
+			fprintf(err, "aegis-proxy: bad --workload-label '%s' (want KEY=VALUE, at most %d)\n",
+			        arg, AEGIS_MAX_WORKLOAD_LABELS);
+			return -1;
+		}
+		memcpy(kv[0], arg, (size_t)(eq - arg));
+		kv[0][eq - arg] = '\0';
+		snprintf(kv[1], 128, "%s", eq + 1);
+		o->workload_labels[n] = (struct aegis_kv){.key = kv[0], .value = kv[1]};
+		o->n_workload_labels++;
+		return 0;
+	}
+	case OPT_MESH_CONNECT_TIMEOUT:
+		return parse_u32("mesh-connect-timeout", arg, 1, 600000, &o->mesh_connect_timeout_ms, err);
+	case OPT_MESH_IDLE_TIMEOUT:
+		return parse_u32("mesh-idle-timeout", arg, 1, 86400000, &o->mesh_idle_timeout_ms, err);
+	default: return 1;
+	}
 }
 
 /* policy: the security flags; returns 0, 1 when c is not one of them, -1 on a bad value (printed). */
@@ -289,11 +380,20 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	o->query_log_sample = 1.0; /* policy: an audit log logs everything unless told otherwise */
 	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
 		return AEGIS_OPTIONS_EXIT_USAGE;
+	/* mesh: ARCHITECTURE.md's ports */
+	if (aegis_sockaddr_parse("0.0.0.0:15006", 0, &o->inbound_listen) != 0 ||
+	    aegis_sockaddr_parse("0.0.0.0:15008", 0, &o->hbone_listen) != 0)
+		return AEGIS_OPTIONS_EXIT_USAGE;
 
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		int mrc = parse_mesh_opt(c, optarg, o, err); /* mesh */
+		if (mrc < 0)
+			return AEGIS_OPTIONS_EXIT_USAGE;
+		if (mrc == 0)
+			continue;
 		int prc = parse_policy_opt(c, optarg, o, err); /* policy */
 		if (prc < 0)
 			return AEGIS_OPTIONS_EXIT_USAGE;

@@ -10,12 +10,14 @@
 
 #include "aegis/err.h"
 #include "aegis/log.h"
-#include "dns_policy.h" /* policy */
+#include "aegis/model.h" /* mesh: struct aegis_kv */
+#include "dns_policy.h"  /* policy */
 #include "dns_server.h"
 
-#define AEGIS_MAX_CONFIG_PATHS 64
-#define AEGIS_MAX_UPSTREAMS    8
-#define AEGIS_MAX_STUB_ZONES   32
+#define AEGIS_MAX_CONFIG_PATHS    64
+#define AEGIS_MAX_UPSTREAMS       8
+#define AEGIS_MAX_STUB_ZONES      32
+#define AEGIS_MAX_WORKLOAD_LABELS 16 /* mesh */
 
 /* --stub-zone company.local=10.0.0.2,10.0.0.3:5353 */
 struct aegis_proxy_stub_zone {
@@ -70,6 +72,21 @@ struct aegis_proxy_options {
 	double query_log_sample;
 	const char *user; /* --user; NULL = 1337 when started as root */
 	                  /* end policy */
+	/* mesh: mesh traffic (docs/mesh.md); on with --mesh or any listen flag below */
+	bool mesh;
+	struct sockaddr_storage outbound_listen[2];
+	size_t n_outbound_listen;
+	struct sockaddr_storage inbound_listen;
+	struct sockaddr_storage hbone_listen; /* parsed, not served yet (HBONE is not implemented) */
+	bool inbound_strict;
+	const char *trust_domain;
+	const char *locality;
+	struct aegis_kv workload_labels[AEGIS_MAX_WORKLOAD_LABELS];
+	char workload_label_buf[AEGIS_MAX_WORKLOAD_LABELS][2][128];
+	size_t n_workload_labels;
+	uint32_t mesh_connect_timeout_ms;
+	uint32_t mesh_idle_timeout_ms;
+	/* end mesh */
 };
 
 enum aegis_proxy_options_result {

@@ -586,6 +586,10 @@ static int attempt_start(struct txn *t, unsigned s, bool tcp, bool probe)
 	/* A fresh socket per attempt: connect() binds it to a random ephemeral port (the kernel randomises
 	 * the choice), so an off-path attacker must guess port and ID; the connected socket also makes
 	 * the kernel drop datagrams from any other source. */
+	/* Failures on our side (no descriptor or memory left) say nothing about the server: they fail the
+	 * attempt without touching its health, or one fd-exhaustion burst would mark every server down
+	 * for the whole back-off. */
+	bool local = true;
 	a->fd = socket(sv->addr.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	               0);
 	if (a->fd < 0)
@@ -593,14 +597,17 @@ static int attempt_start(struct txn *t, unsigned s, bool tcp, bool probe)
 	if (up->o.so_mark != 0 &&
 	    setsockopt(a->fd, SOL_SOCKET, SO_MARK, &up->o.so_mark, sizeof(up->o.so_mark)) != 0)
 		goto fail;
+	local = false;
 	if (connect(a->fd, (const struct sockaddr *)&sv->addr, sv->alen) != 0 &&
 	    !(tcp && errno == EINPROGRESS))
 		goto fail;
 	if (tcp) {
 		a->wlen = t->qlen + 2;
 		a->wbuf = malloc(a->wlen);
-		if (a->wbuf == NULL)
+		if (a->wbuf == NULL) {
+			local = true;
 			goto fail;
+		}
 		wr16(a->wbuf, (uint16_t)t->qlen);
 		memcpy(a->wbuf + 2, t->query, t->qlen);
 		wr16(a->wbuf + 2, a->id);
@@ -620,12 +627,16 @@ static int attempt_start(struct txn *t, unsigned s, bool tcp, bool probe)
 	}
 	return 0;
 fail:
-	sv->errors++;
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = -1;
 	free(a->wbuf);
 	a->wbuf = NULL;
+	if (local) {
+		up->st.local_errors++;
+		return AEGIS_ESYS;
+	}
+	sv->errors++;
 	health_fail(sv, now_ms(up), up->o.fail_threshold, up->o.backoff_ms);
 	return AEGIS_ESYS;
 }

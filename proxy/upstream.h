@@ -143,7 +143,8 @@ struct aegis_upstream_stats {
 	uint64_t loops;       /* own queries seen coming back */
 	uint64_t overload;    /* resolve() refused with AEGIS_ELIMIT */
 	uint64_t cancelled;
-	size_t inflight; /* outstanding resolve() calls */
+	uint64_t local_errors; /* attempts that failed on our side (no fd, no memory): server health kept */
+	size_t inflight;       /* outstanding resolve() calls */
 };
 
 void aegis_upstream_get_stats(const struct aegis_upstream *up, struct aegis_upstream_stats *out);

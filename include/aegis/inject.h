@@ -1,8 +1,8 @@
 /* Sidecar injection, sans I/O: the injection config (inject/inject_config.c), the pod patcher and the
  * AdmissionReview handler (inject/inject_patch.c), YAML <-> JSON (inject/inject_yaml.c) and an RFC 6902 JSON
- * Patch applier (inject/jsonpatch.c). aegis-inject (the webhook) and `aegisctl inject` (ctl/) share all of
- * it, so a manual injection and the webhook's can never differ. Nothing here opens a socket or a file, except
- * aegis_inject_config_load(), which reads the one file it is given. See docs/inject.md. */
+ * Patch applier (inject/inject_jsonpatch.c). aegis-inject (the webhook) and `aegisctl inject` (ctl/) share
+ * all of it, so a manual injection and the webhook's can never differ. Nothing here opens a socket or a file,
+ * except aegis_inject_config_load(), which reads the one file it is given. See docs/inject.md. */
 #ifndef AEGIS_INJECT_H
 #define AEGIS_INJECT_H
 
@@ -74,18 +74,18 @@ enum aegis_inject_outcome {
 };
 
 /* A human-readable reason for an outcome (static string). */
-const char *aegis_inject_outcome_str(enum aegis_inject_outcome o);
+const char *aegis_inject_patch_outcome_str(enum aegis_inject_outcome o);
 
 /* Computes the JSON Patch (RFC 6902) that injects a pod template. pod is a Pod or a pod template (an object
  * with metadata and spec); base is the JSON Pointer of that object inside the document the patch will be
  * applied to ("" for a Pod, "/spec/template" for a Deployment). On success *patch is a new array (empty when
  * *outcome is a skip) owned by the caller. AEGIS_EINVAL means the pod is malformed or an aegis.io annotation
  * has a bad value; diag->msg says which, in words fit for the user who created the pod. */
-int aegis_inject_pod_patch(const struct aegis_inject_config *c, const json_t *pod, const char *base,
+int aegis_inject_patch_pod(const struct aegis_inject_config *c, const json_t *pod, const char *base,
                            json_t **patch, enum aegis_inject_outcome *outcome,
                            struct aegis_diag *diag) AEGIS_WUR;
 
-/* What aegis_inject_review() produced, for the response and for the webhook's log line. */
+/* What aegis_inject_patch_review() produced, for the response and for the webhook's log line. */
 struct aegis_inject_reply {
 	char *body; /* malloc'd, NUL-terminated; the caller frees it */
 	size_t len;
@@ -104,8 +104,8 @@ struct aegis_inject_reply {
  * aegis.io annotation is invalid), 400 with {"error": ...} when the body is not an admission.k8s.io/v1
  * AdmissionReview at all (the API server then applies the webhook's failurePolicy). Returns 0, or
  * AEGIS_ENOMEM with nothing allocated. */
-int aegis_inject_review(const struct aegis_inject_config *c, const char *body, size_t len,
-                        struct aegis_inject_reply *r) AEGIS_WUR;
+int aegis_inject_patch_review(const struct aegis_inject_config *c, const char *body, size_t len,
+                              struct aegis_inject_reply *r) AEGIS_WUR;
 
 /* Converts every document of a YAML stream into a JSON array of values (YAML 1.2 core schema: null, true,
  * false, integers and floats are typed when plain, everything quoted is a string; aliases are followed up
@@ -117,6 +117,6 @@ int aegis_inject_yaml_to_json(const char *name, const char *text, size_t len, js
 /* Applies an RFC 6902 patch (add, remove, replace, test) to *doc in place. On failure *doc is unchanged
  * only in so far as the failing operation made no change: callers apply to a copy. Returns 0, AEGIS_EINVAL
  * (bad operation or path), AEGIS_ENOTFOUND (path missing) or AEGIS_ENOMEM; diag says which operation. */
-int aegis_jsonpatch_apply(json_t *doc, const json_t *patch, struct aegis_diag *diag) AEGIS_WUR;
+int aegis_inject_jsonpatch_apply(json_t *doc, const json_t *patch, struct aegis_diag *diag) AEGIS_WUR;
 
 #endif

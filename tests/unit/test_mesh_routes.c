@@ -478,6 +478,44 @@ static void test_endpoint_weights(void **state)
 	assert_true(heavy > 30000 - 435 && heavy < 30000 + 435);
 }
 
+/* localityLbSetting.enabled: false (explicit, told from absent by locality_lb_set) puts every endpoint
+ * in one priority even when we know our locality. */
+static void test_locality_disabled(void **state)
+{
+	(void)state;
+	static const char yaml[] = "apiVersion: networking.istio.io/v1\n"
+	                           "kind: ServiceEntry\n"
+	                           "metadata: {name: db, namespace: data}\n"
+	                           "spec:\n"
+	                           "  hosts: [db.internal]\n"
+	                           "  addresses: [10.99.0.1]\n"
+	                           "  location: MESH_INTERNAL\n"
+	                           "  resolution: STATIC\n"
+	                           "  ports: [{number: 5432, name: pg}]\n"
+	                           "  endpoints:\n"
+	                           "  - {address: 10.2.0.1, locality: us-east/a}\n"
+	                           "  - {address: 10.2.0.2, locality: eu-west/c}\n"
+	                           "---\n"
+	                           "apiVersion: networking.istio.io/v1\n"
+	                           "kind: DestinationRule\n"
+	                           "metadata: {name: db, namespace: data}\n"
+	                           "spec:\n"
+	                           "  host: db.internal\n"
+	                           "  trafficPolicy: {loadBalancer: {localityLbSetting: {enabled: false}}}\n";
+	struct aegis_config *cfg = NULL;
+	assert_int_equal(aegis_yaml_load_buffer("l.yaml", yaml, strlen(yaml), &cfg, NULL), 0);
+	assert_true(cfg->destination_rules[0].policy.locality_lb_set);
+	assert_false(cfg->destination_rules[0].policy.locality_lb_enabled);
+	struct aegis_routes_opts o = {.locality = "us-east/a"};
+	struct aegis_routes *t = NULL;
+	assert_int_equal(aegis_routes_build(cfg, &o, &t, NULL), 0);
+	const struct aegis_routes_cluster *c = lookup(t, "10.99.0.1", 5432, 1);
+	assert_int_equal(c->n_eps, 2);
+	assert_int_equal(c->eps[0].priority, c->eps[1].priority);
+	aegis_routes_unref(t);
+	aegis_config_free(cfg);
+}
+
 static void test_refcount(void **state)
 {
 	struct aegis_routes *t = build(*state, NULL, NULL);
@@ -501,6 +539,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_ejection_and_unejection, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_endpoint_weights, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_refcount, setup, teardown),
+	        cmocka_unit_test(test_locality_disabled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

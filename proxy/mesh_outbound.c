@@ -1,0 +1,474 @@
+/* The outbound mesh listener: see mesh_outbound.h and docs/mesh.md. */
+#include "mesh_outbound.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "aegis/log.h"
+#include "dns_server.h" /* aegis_sockaddr_str */
+#include "mesh_net.h"
+#include "mesh_outlier.h"
+#include "mesh_pipe.h"
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+#define MAX_ATTEMPTS     8
+#define HANDSHAKE_MS     5000
+#define OUTLIER_CAPACITY 4096
+
+struct listener {
+	ev_io io;
+	int fd;
+	struct aegis_mesh_outbound *ob;
+};
+
+enum conn_state { ST_CONNECTING, ST_HANDSHAKE };
+
+/* One application connection until its relay starts. */
+struct conn {
+	struct aegis_mesh_outbound *ob;
+	struct conn *prev, *next;
+	int app_fd;
+	int up_fd;
+	SSL *ssl;
+	enum conn_state st;
+	ev_io io;
+	ev_timer timer;
+	struct sockaddr_storage orig;
+	struct aegis_routes *routes;                /* held while cluster and ep point into it */
+	const struct aegis_routes_cluster *cluster; /* NULL = passthrough */
+	const struct aegis_routes_endpoint *ep;
+	const struct aegis_routes_endpoint *tried[MAX_ATTEMPTS];
+	size_t n_tried;
+	char what[160];
+};
+
+struct aegis_mesh_outbound {
+	struct ev_loop *loop;
+	struct aegis_mesh_outbound_opts opts;
+	struct listener ls[2];
+	size_t n_ls;
+	struct aegis_routes *routes;            /* loop thread only */
+	_Atomic(struct aegis_routes *) pending; /* handed over by any thread */
+	ev_async swap;
+	ev_timer cert_watch;
+	struct aegis_outlier *outlier;
+	struct conn *conns;
+	uint64_t rng;
+	struct aegis_mesh_outbound_stats stats;
+};
+
+/* xorshift64*: route and endpoint picks need uniform numbers, not secret ones. */
+static uint64_t next_rnd(struct aegis_mesh_outbound *ob)
+{
+	uint64_t x = ob->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ob->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t now_ms(struct aegis_mesh_outbound *ob)
+{
+	return (uint64_t)(ev_now(ob->loop) * 1000.0);
+}
+
+static void conn_free(struct conn *c, bool close_app)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	ev_io_stop(ob->loop, &c->io);
+	ev_timer_stop(ob->loop, &c->timer);
+	SSL_free(c->ssl);
+	if (c->up_fd >= 0)
+		close(c->up_fd);
+	if (close_app && c->app_fd >= 0)
+		close(c->app_fd);
+	aegis_routes_unref(c->routes);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ob->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ob->stats.active--;
+	free(c);
+}
+
+static void pipe_done(void *user, const struct aegis_pipe_result *r)
+{
+	struct aegis_mesh_outbound *ob = user;
+	(void)ob;
+	(void)r;
+}
+
+/* The upstream is ready (connected, and mTLS done when needed): relay. */
+static void start_relay(struct conn *c)
+{
+	int up = c->up_fd;
+	SSL *ssl = c->ssl;
+	ev_io_stop(c->ob->loop, &c->io);
+	int rc = aegis_pipe_start(c->ob->loop, c->app_fd, NULL, up, ssl, c->ob->opts.idle_timeout_ms,
+	                          pipe_done, c->ob);
+	if (rc != 0) {
+		conn_free(c, true);
+		return;
+	}
+	c->up_fd = -1;
+	c->ssl = NULL;
+	c->app_fd = -1;
+	conn_free(c, false);
+}
+
+static void attempt(struct conn *c);
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void wait_io(struct conn *c, int events, double timeout_s)
+{
+	ev_io_stop(c->ob->loop, &c->io);
+	ev_io_set(&c->io, c->up_fd, events);
+	ev_io_start(c->ob->loop, &c->io);
+	if (timeout_s > 0) {
+		ev_timer_stop(c->ob->loop, &c->timer);
+		ev_timer_set(&c->timer, timeout_s, 0);
+		ev_timer_start(c->ob->loop, &c->timer);
+	}
+}
+
+/* A connect to the current endpoint failed: count it, maybe eject, and try another endpoint. */
+static void connect_failed(struct conn *c, const char *why)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	ob->stats.connect_failures++;
+	ev_io_stop(ob->loop, &c->io);
+	ev_timer_stop(ob->loop, &c->timer);
+	if (c->up_fd >= 0) {
+		close(c->up_fd);
+		c->up_fd = -1;
+	}
+	char buf[64];
+	if (c->cluster == NULL) {
+		AEGIS_LOG(AEGIS_LOG_DEBUG, "passthrough connect failed", LKV_S("dst", c->what),
+		          LKV_S("error", why));
+		conn_free(c, true);
+		return;
+	}
+	struct sockaddr_storage ss;
+	aegis_net_to_sockaddr(&c->ep->addr, &ss);
+	if (aegis_outlier_report(ob->outlier, &c->ep->addr, false, c->cluster->outlier_errors,
+	                         c->cluster->outlier_base_ms, now_ms(ob))) {
+		ob->stats.ejections++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "endpoint ejected after consecutive connect failures",
+		          LKV_S("cluster", c->cluster->name),
+		          LKV_S("endpoint", aegis_sockaddr_str(&ss, buf, sizeof(buf))));
+	}
+	AEGIS_LOG(AEGIS_LOG_INFO, "endpoint connect failed", LKV_S("cluster", c->cluster->name),
+	          LKV_S("endpoint", aegis_sockaddr_str(&ss, buf, sizeof(buf))), LKV_S("error", why));
+	uint32_t max = ob->opts.attempts ? ob->opts.attempts : 3;
+	if (max > MAX_ATTEMPTS)
+		max = MAX_ATTEMPTS;
+	if (c->n_tried >= max) {
+		conn_free(c, true);
+		return;
+	}
+	ob->stats.retries++;
+	attempt(c);
+}
+
+static void handshake(struct conn *c)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	ERR_clear_error();
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		const char *one[1] = {c->ep->identity};
+		const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
+		size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
+		if (aegis_mtls_check_peer(ob->opts.mtls, c->ssl, want, n, c->what, NULL, 0) != 0) {
+			ob->stats.mtls_refused++;
+			conn_free(c, true);
+			return;
+		}
+		ob->stats.mtls_ok++;
+		ev_timer_stop(ob->loop, &c->timer);
+		start_relay(c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		wait_io(c, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE, 0);
+		return;
+	}
+	aegis_mtls_note_failure(ob->opts.mtls, c->ssl, c->what);
+	ob->stats.mtls_refused++;
+	conn_free(c, true);
+}
+
+static void connected(struct conn *c)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	int err = aegis_net_connect_result(c->up_fd);
+	if (err != 0) {
+		connect_failed(c, strerror(err));
+		return;
+	}
+	if (c->cluster == NULL || c->cluster->mode == AEGIS_ROUTES_PLAIN) {
+		if (c->cluster != NULL)
+			(void)aegis_outlier_report(ob->outlier, &c->ep->addr, true, 0, 0, now_ms(ob));
+		ev_timer_stop(ob->loop, &c->timer);
+		start_relay(c);
+		return;
+	}
+	(void)aegis_outlier_report(ob->outlier, &c->ep->addr, true, 0, 0, now_ms(ob));
+	c->ssl = SSL_new(aegis_mtls_ctx(ob->opts.mtls));
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->up_fd) != 1) {
+		conn_free(c, true);
+		return;
+	}
+	SSL_set_connect_state(c->ssl);
+	c->st = ST_HANDSHAKE;
+	ev_timer_stop(ob->loop, &c->timer);
+	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);
+	ev_timer_start(ob->loop, &c->timer);
+	handshake(c);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, io);
+	if (c->st == ST_CONNECTING)
+		connected(c);
+	else
+		handshake(c);
+	(void)loop;
+	(void)revents;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = container_of(w, struct conn, timer);
+	if (c->st == ST_CONNECTING) {
+		connect_failed(c, "connect timeout");
+	} else {
+		AEGIS_LOG(AEGIS_LOG_WARN, "mtls handshake timed out", LKV_S("conn", c->what));
+		c->ob->stats.mtls_refused++;
+		conn_free(c, true);
+	}
+	(void)loop;
+	(void)revents;
+}
+
+static void start_connect(struct conn *c, const struct sockaddr_storage *to, uint32_t timeout_ms)
+{
+	c->st = ST_CONNECTING;
+	if (aegis_net_connect(to, c->ob->opts.so_mark, &c->up_fd) != 0) {
+		c->up_fd = -1;
+		connect_failed(c, strerror(errno));
+		return;
+	}
+	wait_io(c, EV_WRITE, (timeout_ms ? timeout_ms : 1000) / 1000.0);
+}
+
+/* Picks the next endpoint (not one tried already) and connects to it. */
+static void attempt(struct conn *c)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	const struct aegis_routes_endpoint *ep =
+	        aegis_routes_pick(c->cluster, next_rnd(ob), ob->outlier, now_ms(ob), c->tried, c->n_tried);
+	if (ep == NULL) {
+		ob->stats.no_endpoint++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "no usable endpoint", LKV_S("cluster", c->cluster->name),
+		          LKV_I("tried", c->n_tried));
+		conn_free(c, true);
+		return;
+	}
+	c->ep = ep;
+	c->tried[c->n_tried++] = ep;
+	struct sockaddr_storage to;
+	aegis_net_to_sockaddr(&ep->addr, &to);
+	char buf[64];
+	snprintf(c->what, sizeof(c->what), "outbound %s %s", c->cluster->name,
+	         aegis_sockaddr_str(&to, buf, sizeof(buf)));
+	uint32_t t =
+	        c->cluster->connect_timeout_ms ? c->cluster->connect_timeout_ms : ob->opts.connect_timeout_ms;
+	start_connect(c, &to, t);
+}
+
+static void route(struct conn *c)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	struct aegis_routes_addr dst;
+	aegis_net_from_sockaddr(&c->orig, &dst);
+	const struct aegis_routes_cluster *cl = NULL;
+	enum aegis_routes_verdict v = aegis_routes_lookup(c->routes, &dst, next_rnd(ob), &cl);
+	char buf[64];
+	if (v == AEGIS_ROUTES_NO_ROUTE) {
+		ob->stats.no_route++;
+		AEGIS_LOG(AEGIS_LOG_INFO, "no route: connection refused",
+		          LKV_S("dst", aegis_sockaddr_str(&c->orig, buf, sizeof(buf))));
+		conn_free(c, true);
+		return;
+	}
+	if (v == AEGIS_ROUTES_PASSTHROUGH) {
+		ob->stats.passthrough++;
+		snprintf(c->what, sizeof(c->what), "passthrough %s",
+		         aegis_sockaddr_str(&c->orig, buf, sizeof(buf)));
+		start_connect(c, &c->orig, ob->opts.connect_timeout_ms);
+		return;
+	}
+	c->cluster = cl;
+	if (cl->mode == AEGIS_ROUTES_MTLS && ob->opts.mtls == NULL) {
+		AEGIS_LOG(AEGIS_LOG_WARN, "mesh destination but no --cert-dir: connection refused",
+		          LKV_S("cluster", cl->name));
+		ob->stats.mtls_refused++;
+		conn_free(c, true);
+		return;
+	}
+	attempt(c);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = container_of(w, struct listener, io);
+	struct aegis_mesh_outbound *ob = l->ob;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		ob->stats.accepted++;
+		struct conn *c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->ob = ob;
+		c->app_fd = fd;
+		c->up_fd = -1;
+		ev_init(&c->io, io_cb);
+		ev_init(&c->timer, timer_cb);
+		c->next = ob->conns;
+		if (ob->conns)
+			ob->conns->prev = c;
+		ob->conns = c;
+		ob->stats.active++;
+		if (aegis_net_original_dst(fd, &c->orig) != 0) {
+			/* Not redirected: a client connected to 15001 itself. Relaying to ourselves would
+			 * loop. */
+			conn_free(c, true);
+			continue;
+		}
+		c->routes = ob->routes;
+		aegis_routes_ref(c->routes);
+		route(c);
+	}
+	(void)loop;
+	(void)revents;
+}
+
+static void swap_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct aegis_mesh_outbound *ob = container_of(w, struct aegis_mesh_outbound, swap);
+	struct aegis_routes *t = atomic_exchange(&ob->pending, NULL);
+	if (t == NULL)
+		return;
+	aegis_routes_unref(ob->routes);
+	ob->routes = t;
+	ob->stats.routes_swaps++;
+	AEGIS_LOG(AEGIS_LOG_DEBUG, "routes swapped", LKV_I("clusters", aegis_routes_n_clusters(t)));
+	(void)loop;
+	(void)revents;
+}
+
+void aegis_mesh_outbound_post_routes(struct aegis_mesh_outbound *ob, struct aegis_routes *t)
+{
+	struct aegis_routes *old = atomic_exchange(&ob->pending, t);
+	aegis_routes_unref(old); /* never swapped in: a newer one replaces it */
+	ev_async_send(ob->loop, &ob->swap);
+}
+
+/* Certificates are checked once a second: a rotation (Istio's agent or cert-manager rewrites the files)
+ * takes effect for the next connection; relays in progress keep their SSL. */
+static void cert_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct aegis_mesh_outbound *ob = container_of(w, struct aegis_mesh_outbound, cert_watch);
+	(void)aegis_mtls_maybe_reload(ob->opts.mtls);
+	(void)loop;
+	(void)revents;
+}
+
+int aegis_mesh_outbound_new(struct ev_loop *loop, const struct aegis_mesh_outbound_opts *opts,
+                            struct aegis_mesh_outbound **out)
+{
+	struct aegis_mesh_outbound *ob = calloc(1, sizeof(*ob));
+	if (ob == NULL)
+		return AEGIS_ENOMEM;
+	ob->loop = loop;
+	ob->opts = *opts;
+	if (ob->opts.idle_timeout_ms == 0)
+		ob->opts.idle_timeout_ms = 3600u * 1000u;
+	if (ob->opts.connect_timeout_ms == 0)
+		ob->opts.connect_timeout_ms = 1000;
+	atomic_init(&ob->pending, NULL);
+	if (getrandom(&ob->rng, sizeof(ob->rng), 0) != sizeof(ob->rng) || ob->rng == 0)
+		ob->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	int rc = AEGIS_ENOMEM;
+	ob->outlier = aegis_outlier_new(OUTLIER_CAPACITY);
+	if (ob->outlier == NULL)
+		goto fail;
+	ev_async_init(&ob->swap, swap_cb);
+	ev_async_start(loop, &ob->swap);
+	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
+		int fd = aegis_net_listen(&opts->listen[i]);
+		if (fd < 0) {
+			rc = fd;
+			goto fail;
+		}
+		ob->ls[i] = (struct listener){.fd = fd, .ob = ob};
+		ob->n_ls++;
+		ev_io_init(&ob->ls[i].io, accept_cb, fd, EV_READ);
+		ev_io_start(loop, &ob->ls[i].io);
+	}
+	if (opts->mtls != NULL) {
+		ev_timer_init(&ob->cert_watch, cert_watch_cb, 1.0, 1.0);
+		ev_timer_start(loop, &ob->cert_watch);
+	}
+	*out = ob;
+	return 0;
+fail:
+	aegis_mesh_outbound_free(ob);
+	return rc;
+}
+
+void aegis_mesh_outbound_stats(const struct aegis_mesh_outbound *ob, struct aegis_mesh_outbound_stats *out)
+{
+	*out = ob->stats;
+	out->active += aegis_pipe_count();
+}
+
+void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob)
+{
+	if (ob == NULL)
+		return;
+	while (ob->conns != NULL)
+		conn_free(ob->conns, true);
+	aegis_pipe_close_all(ob->loop);
+	for (size_t i = 0; i < ob->n_ls; i++) {
+		ev_io_stop(ob->loop, &ob->ls[i].io);
+		close(ob->ls[i].fd);
+	}
+	ev_timer_stop(ob->loop, &ob->cert_watch);
+	ev_async_stop(ob->loop, &ob->swap);
+	aegis_routes_unref(atomic_exchange(&ob->pending, NULL));
+	aegis_routes_unref(ob->routes);
+	aegis_outlier_free(ob->outlier);
+	free(ob);
+}

@@ -1,0 +1,63 @@
+/* The outbound mesh listener (15001): connections that iptables redirected from the application. For each:
+ * the original destination (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), a route lookup, an endpoint pick
+ * (locality, weight, health, outlier ejection), a connect with a timeout, up to `attempts` endpoints on
+ * connect failure, then — for a mesh endpoint — mutual TLS to the peer's sidecar (legacy direct mode: the
+ * connect goes to <endpoint-ip>:<target-port>, which the peer's capture rules send to its 15006) with the
+ * peer's SPIFFE ID checked, and a relay (mesh_pipe.h) with half-close and an idle timeout. Destinations
+ * that are not mesh services are connected to unchanged (passthrough).
+ *
+ * Threading: everything runs on the loop thread except aegis_mesh_outbound_post_routes(), which any thread
+ * may call to hand over a new routing table (swapped in with ev_async, as the DNS table is). Connections
+ * keep a reference to the table they were routed with. */
+#ifndef AEGIS_MESH_OUTBOUND_H
+#define AEGIS_MESH_OUTBOUND_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "aegis/err.h"
+#include "mesh_routes.h"
+#include "mtls_ctx.h"
+
+struct aegis_mesh_outbound_opts {
+	struct sockaddr_storage listen[2]; /* 15001 on 127.0.0.1 and ::1 (REDIRECT's targets) */
+	size_t n_listen;
+	uint32_t connect_timeout_ms; /* when the DestinationRule sets none; 0 = 1000 */
+	uint32_t idle_timeout_ms;    /* 0 = 1 hour */
+	uint32_t attempts;           /* endpoints tried per connection; 0 = 3 */
+	uint32_t so_mark;
+	struct aegis_mtls *mtls; /* NULL: mesh endpoints are refused (no identity to present) */
+};
+
+struct aegis_mesh_outbound_stats {
+	uint64_t accepted;
+	uint64_t passthrough;
+	uint64_t no_route;
+	uint64_t no_endpoint;
+	uint64_t connect_failures;
+	uint64_t retries;
+	uint64_t ejections;
+	uint64_t mtls_ok;
+	uint64_t mtls_refused; /* handshake failed or wrong identity: see the aegis_mtls counters */
+	uint64_t routes_swaps;
+	unsigned active;
+};
+
+struct aegis_mesh_outbound;
+
+/* Binds the listeners and starts accepting (with no routes yet, every destination passes through until
+ * the first table arrives). Returns 0 and *out, or an aegis_err (errno set for AEGIS_ESYS). */
+int aegis_mesh_outbound_new(struct ev_loop *loop, const struct aegis_mesh_outbound_opts *opts,
+                            struct aegis_mesh_outbound **out) AEGIS_WUR;
+
+/* Hands over a table (the reference passes to the listener). Any thread. */
+void aegis_mesh_outbound_post_routes(struct aegis_mesh_outbound *ob, struct aegis_routes *t);
+
+void aegis_mesh_outbound_stats(const struct aegis_mesh_outbound *ob, struct aegis_mesh_outbound_stats *out);
+
+/* Stops listening, closes every connection (in progress or relaying). NULL is a no-op. */
+void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob);
+
+#endif

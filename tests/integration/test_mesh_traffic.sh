@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Mesh traffic end to end (docs/mesh.md): four pods made of network namespaces (tests/lib/pod.sh), each with
+# aegis-proxy --mesh and the capture rules of aegis-iptables, certificates from scripts/make-certs.sh.
+#
+#   pod A (client)   10.253.0.2   the harness's pod; its node namespace routes between the pods
+#   pod B (v1)       10.253.1.2   reviews v1, service account reviews
+#   pod C (v2)       10.253.2.2   reviews v2
+#   pod D (v1)       10.253.3.2   reviews v1, killed half-way (the dead endpoint)
+#
+# Checks: 1,000 connections from A to reviews.default.svc.cluster.local:9080 (the VIP 10.96.10.11) split 90/10
+# between v1 and v2 within statistical bounds; the bytes on A's veth are TLS (a raw-socket capture in the
+# node namespace never sees the plaintext marker the client sends, and does see it on a passthrough
+# connection); a peer presenting the wrong identity is refused; a certificate rotation during a long
+# transfer keeps it alive; a dead endpoint is ejected and traffic moves to the live one.
+#
+# Every load is bounded in count and time. Needs root; exit 77 = skipped.
+set -uo pipefail
+
+SRC=${AEGIS_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$SRC/tests/lib/pod.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: test_mesh_traffic needs root (network namespaces and iptables)"
+	exit 77
+fi
+for tool in ip openssl setpriv timeout "$POD_PYTHON"; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "FAIL: $tool is missing: run scripts/setup.sh test" >&2
+		exit 1
+	fi
+done
+pod_find_bins
+for b in "$POD_IPTABLES" "$POD_PROXY"; do
+	if [ ! -x "$b" ]; then
+		echo "FAIL: $b not built" >&2
+		exit 1
+	fi
+done
+
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
+
+pod_init || exit 1
+pod_create || { echo "FAIL: cannot create the pod" >&2; exit 1; }
+RUN=$POD_RUN
+echo "pods under id $POD_ID, scratch $RUN"
+
+# ---- topology: pods B, C, D beside the harness's pod A, routed by the node namespace ----
+node_exec sysctl -qw net.ipv4.ip_forward=1
+pod_exec ip route add default via "$NODE_ADDR"
+declare -A PODS=([b]=1 [c]=2 [d]=3)
+declare -A NS
+for p in b c d; do
+	n=${PODS[$p]}
+	ns=aegis-m$p-$POD_ID
+	NS[$p]=$ns
+	ip netns add "$ns" || { echo "FAIL: cannot create $ns"; exit 1; }
+	pod_defer "ip netns pids $ns 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del $ns"
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link add eth0 type veth peer name "veth$n" netns "$NODE_NS"
+	ip -n "$ns" addr add "10.253.$n.2/30" dev eth0
+	ip -n "$NODE_NS" addr add "10.253.$n.1/30" dev "veth$n"
+	ip -n "$ns" link set eth0 up
+	ip -n "$NODE_NS" link set "veth$n" up
+	ip -n "$ns" route add default via "10.253.$n.1"
+done
+in_pod() { # in_pod a|b|c|d CMD...
+	local p=$1
+	shift
+	if [ "$p" = a ]; then ip netns exec "$POD_NS" "$@"; else ip netns exec "${NS[$p]}" "$@"; fi
+}
+
+# ---- certificates, configuration and helper programs, where UID 1337 can read them ----
+MK=$SRC/scripts/make-certs.sh
+bash "$MK" ca "$RUN/ca" || { echo "FAIL: make-certs ca"; exit 1; }
+bash "$MK" ca "$RUN/ca-evil" --name evil-ca || exit 1
+bash "$MK" workload "$RUN/ca" "$RUN/certs-a" default productpage || exit 1
+for p in b c d; do
+	bash "$MK" workload "$RUN/ca" "$RUN/certs-$p" default reviews || exit 1
+done
+chmod -R a+rX "$RUN"
+cp "$SRC/tests/fixtures/mesh/mesh.yaml" "$RUN/mesh.yaml"
+chmod 0644 "$RUN/mesh.yaml"
+
+cat >"$RUN/server.py" <<'EOF'
+# Application of pods B/C/D: greets with its name, then echoes until EOF (half-close: answers "BYE <n>" after
+# the client's FIN, so that propagation of half-close is visible end to end).
+import socket, sys, threading
+name = sys.argv[1]
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("0.0.0.0", 9080)); ls.listen(512)
+open(sys.argv[2], "w").close()
+def serve(c):
+    try:
+        c.sendall(b"HELLO " + name.encode() + b"\n")
+        total = 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            total += len(d)
+            c.sendall(d)
+        c.sendall(b"BYE %d\n" % total)
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+
+cat >"$RUN/client.py" <<'EOF'
+# client.py N HOST PORT MARKER: N sequential connections; prints "v1 v2 failures" counts.
+import socket, sys, time
+n, host, port, marker = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+counts = {}
+fail = 0
+deadline = time.time() + 120
+for i in range(n):
+    if time.time() > deadline:
+        fail += n - i
+        break
+    try:
+        s = socket.create_connection((host, port), 3)
+        s.settimeout(3)
+        f = s.makefile("rb")
+        hello = f.readline().split()
+        s.sendall(marker)
+        s.shutdown(socket.SHUT_WR)
+        echo = f.read(len(marker))
+        bye = f.readline()
+        s.close()
+        if len(hello) == 2 and echo == marker and bye.startswith(b"BYE"):
+            who = hello[1].decode()
+            counts[who] = counts.get(who, 0) + 1
+        else:
+            fail += 1
+    except OSError:
+        fail += 1
+print(counts.get("v1b", 0) + counts.get("v1d", 0), counts.get("v2", 0), fail, counts.get("v1b", 0), counts.get("v1d", 0))
+EOF
+
+cat >"$RUN/long.py" <<'EOF'
+# long.py HOST PORT SECONDS OUT: one connection sending 64 KiB chunks for SECONDS, reading the echo; writes
+# "sent received ok" to OUT.
+import socket, sys, time, threading
+host, port, secs, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.create_connection((host, port), 3)
+s.settimeout(10)
+f = s.makefile("rb")
+f.readline()
+chunk = b"L" * 65536
+got = [0]
+def reader():
+    try:
+        while True:
+            d = f.read1(65536)
+            if not d:
+                break
+            got[0] += len(d)
+    except OSError:
+        pass
+t = threading.Thread(target=reader); t.start()
+sent = 0
+end = time.time() + secs
+open(out + ".started", "w").close()
+try:
+    while time.time() < end:
+        s.sendall(chunk); sent += len(chunk)
+        time.sleep(0.02)
+    s.shutdown(socket.SHUT_WR)
+except OSError as e:
+    print("send error", e)
+t.join(15)
+ok = got[0] >= sent  # the echo plus the BYE line
+open(out, "w").write("%d %d %s\n" % (sent, got[0], "ok" if ok else "short"))
+EOF
+
+cat >"$RUN/sniff.py" <<'EOF'
+# sniff.py IFACE SECONDS MARKER OUT: raw capture on IFACE; writes "packets tls_records marker_hits".
+import signal, socket, sys, time
+iface, secs, marker, out = sys.argv[1], float(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
+s.bind((iface, 0)); s.settimeout(0.2)
+open(out + ".ready", "w").close()
+pk = tls = hits = 0
+end = [time.time() + secs]
+def stop(*_):
+    end[0] = 0
+signal.signal(signal.SIGTERM, stop)
+while time.time() < end[0]:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        continue
+    pk += 1
+    if marker in d:
+        hits += 1
+    if b"\x17\x03\x03" in d:
+        tls += 1
+open(out, "w").write("%d %d %d\n" % (pk, tls, hits))
+EOF
+chmod 0644 "$RUN"/*.py
+
+# ---- start: servers, proxies, capture rules ----
+proxy_cmd() { # proxy_cmd POD
+	echo "$POD_PROXY" --config "$RUN/mesh.yaml" --mesh --cert-dir "$RUN/certs-$1" --namespace default \
+		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout 500 --no-watch
+}
+for p in b c d; do
+	name=$p
+	case $p in b) name=v1b ;; c) name=v2 ;; d) name=v1d ;; esac
+	POD_NS=${NS[$p]} pod_spawn "app-$p" pod "$POD_PYTHON" "$RUN/server.py" "$name" "$RUN/app-$p.ready"
+	# shellcheck disable=SC2046
+	POD_NS=${NS[$p]} pod_spawn "proxy-$p" proxy $(proxy_cmd "$p")
+done
+# shellcheck disable=SC2046
+pod_spawn proxy-a proxy $(proxy_cmd a)
+for p in a b c d; do
+	for i in $(seq 50); do
+		grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	if ! grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log"; then
+		bad "proxy in pod $p did not start: $(tail -5 "$RUN/proxy-$p.log")"
+		exit 1
+	fi
+done
+for p in b c d; do pod_wait_file "$RUN/app-$p.ready" 10 || { bad "app $p did not start"; exit 1; }; done
+pod_apply_rules >/dev/null || { bad "aegis-iptables apply in pod a"; exit 1; }
+for p in b c d; do
+	in_pod "$p" "$POD_IPTABLES" apply >/dev/null || { bad "aegis-iptables apply in pod $p"; exit 1; }
+done
+ok "four pods with aegis-proxy --mesh and capture rules"
+
+# A plaintext server on the node (a non-mesh destination) for the passthrough check.
+cat >"$RUN/plain.py" <<'EOF'
+import socket, sys
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("0.0.0.0", 7000)); ls.listen(16)
+open(sys.argv[1], "w").close()
+while True:
+    c, _ = ls.accept()
+    try:
+        c.sendall(b"HELLO v1b\n")
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+        c.sendall(b"BYE 0\n")
+    finally:
+        c.close()
+EOF
+chmod 0644 "$RUN/plain.py"
+pod_spawn plain node "$POD_PYTHON" "$RUN/plain.py" "$RUN/plain.ready"
+pod_wait_file "$RUN/plain.ready" 10 || bad "plain server did not start"
+
+# ---- 1. 90/10 over 1,000 connections, with a capture on A's veth ----
+MARKER="AEGIS-PLAINTEXT-MARKER-$POD_ID"
+pod_spawn sniff node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
+pod_wait_file "$RUN/sniff.out.ready" 10 || bad "sniffer did not start"
+res=$(timeout 150 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 1000 10.96.10.11 9080 "$MARKER")
+read -r v1 v2 fails _ _ <<<"$res"
+echo "1000 connections: v1=$v1 v2=$v2 failures=$fails"
+if [ "${fails:-1}" -eq 0 ] && [ "$((v1 + v2))" -eq 1000 ]; then ok "1000 connections through the mesh"; else bad "connections: $res"; fi
+# v2 ~ Binomial(1000, 0.1): sd 9.5; 60..140 is beyond 4 sd on either side.
+if [ "${v2:-0}" -ge 60 ] && [ "${v2:-0}" -le 140 ]; then ok "90/10 split (v2 = $v2)"; else bad "90/10 split: v2 = $v2"; fi
+# Passthrough: a destination that is no mesh service reaches the node unchanged (and the marker is seen).
+res=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 "$NODE_ADDR" 7000 "$MARKER")
+read -r pv1 _ pfail _ _ <<<"$res"
+if [ "$pv1" = 3 ] && [ "$pfail" = 0 ]; then ok "non-mesh destination passed through"; else bad "passthrough: $res"; fi
+sleep 0.5
+pod_stop sniff
+if [ -s "$RUN/sniff.out" ]; then
+	read -r pk tls hits <"$RUN/sniff.out"
+	echo "capture on veth0: $pk packets, $tls with TLS application records, $hits with the marker"
+	# The only marker hits are the 3 passthrough connections (a few packets each, both directions).
+	if [ "$tls" -gt 1000 ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
+		ok "mesh bytes on the veth are TLS; the marker appears only in passthrough traffic"
+	else
+		bad "capture: packets=$pk tls=$tls marker=$hits"
+	fi
+else
+	bad "the sniffer wrote nothing"
+fi
+
+# ---- 2. wrong identity: the imposter ServiceEntry expects sa/ratings, pod B presents sa/reviews ----
+res=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 10.96.10.50 9080 x)
+read -r iv1 _ ifail _ _ <<<"$res"
+if [ "$iv1" = 0 ] && [ "$ifail" = 3 ] && grep -q 'wrong identity' "$RUN/proxy-a.log"; then
+	ok "a peer with the wrong identity is refused ($(grep -m1 -o '"peer":"[^"]*"' "$RUN/proxy-a.log"))"
+else
+	bad "wrong identity: $res"
+fi
+# A peer whose certificate another CA signed: pod B's proxy restarted with an evil-CA certificate.
+bash "$MK" workload "$RUN/ca-evil" "$RUN/certs-evil" default reviews && chmod -R a+rX "$RUN/certs-evil"
+pod_stop proxy-b
+# shellcheck disable=SC2046
+POD_NS=${NS[b]} pod_spawn proxy-b-evil proxy $(proxy_cmd evil)
+sleep 1
+res=$(timeout 30 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 40 10.96.10.11 9080 x)
+read -r ev1 ev2 efail eb ed <<<"$res"
+if [ "$eb" = 0 ] && grep -q 'untrusted certificate' "$RUN/proxy-a.log"; then
+	ok "a peer from another CA is refused (v1 via B: $eb, via D: $ed, v2: $ev2, failed: $efail)"
+else
+	bad "untrusted peer: $res"
+fi
+pod_stop proxy-b-evil
+# shellcheck disable=SC2046
+POD_NS=${NS[b]} pod_spawn proxy-b2 proxy $(proxy_cmd b)
+for i in $(seq 50); do grep -q '"aegis-proxy ready"' "$RUN/proxy-b2.log" 2>/dev/null && break; sleep 0.1; done
+
+# ---- 3. certificate rotation during a long transfer ----
+timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/long.py" 10.96.10.11 9080 6 "$RUN/long.out" &
+LONG=$!
+pod_wait_file "$RUN/long.out.started" 10
+sleep 1
+bash "$MK" workload "$RUN/ca" "$RUN/certs-a" default productpage-rotated && chmod -R a+rX "$RUN/certs-a"
+wait "$LONG"
+if grep -q ' ok' "$RUN/long.out" 2>/dev/null && grep -q '"certificate rotated"' "$RUN/proxy-a.log"; then
+	ok "rotation during a long transfer: the transfer completed ($(cat "$RUN/long.out"))"
+else
+	bad "rotation: $(cat "$RUN/long.out" 2>/dev/null), rotated log: $(grep -c 'certificate rotated' "$RUN/proxy-a.log")"
+fi
+res=$(timeout 30 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 20 10.96.10.11 9080 x)
+read -r _ _ rfail _ _ <<<"$res"
+if [ "$rfail" = 0 ]; then ok "new connections after the rotation"; else bad "after rotation: $res"; fi
+
+# ---- 4. a dead endpoint is ejected and its traffic moves ----
+pod_stop proxy-d
+pod_stop app-d
+res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 200 10.96.10.11 9080 x)
+read -r dv1 dv2 dfail db dd <<<"$res"
+echo "after killing pod D: v1=$dv1 (B $db, D $dd) v2=$dv2 failures=$dfail"
+if [ "$dfail" = 0 ] && [ "$dd" = 0 ] && [ "$db" -gt 150 ] && grep -q '"endpoint ejected' "$RUN/proxy-a.log"; then
+	ok "dead endpoint ejected; v1 traffic moved to pod B with no failed connection (retries)"
+else
+	bad "dead endpoint: $res; ejected log lines: $(grep -c 'endpoint ejected' "$RUN/proxy-a.log")"
+fi
+ejections=$(grep -c '"endpoint ejected' "$RUN/proxy-a.log")
+if [ "$ejections" -eq 1 ]; then ok "ejected once (no connect attempts while ejected)"; else bad "ejections: $ejections"; fi
+
+echo "mesh traffic: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
