@@ -5,7 +5,7 @@
 # Method and figures: bench/README.md. Not part of the test suite.
 #
 #   bench/run.sh [--names N] [--big] [--rounds R] [--cache] [--perf] [--quick] [--fixed-qps Q]
-#                [--servers a,b,...] [--skip-setup] [--skip-build]
+#                [--servers a,b,...] [--nice N] [--skip-setup] [--skip-build]
 #
 #   --names N       table size for the timed runs (default 10000)
 #   --big           100k names for the timed runs; memory at 1k/10k/100k; table cost at 10k/100k/1M
@@ -20,11 +20,14 @@
 #   --servers LIST  subset of aegis,unbound,nsd,knot,echo
 #   --nice N        nice value of the servers and load generators (default -10: ahead of other work on
 #                   a shared machine; 0 to turn off)
+#   --skip-setup    do not run scripts/setup.sh bench (packages already installed)
+#   --skip-build    use build-bench as it is
 #
 # Only loopback traffic; every load is bounded (dnsperf -n and -l); every server is a foreground child
 # pinned to core 1 with its configuration in a temporary directory, stopped by PID when its turn ends.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
 ROOT=$PWD
 orig_args="$*"
 
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
 	--servers) servers=$2; shift ;;
 	--skip-setup) skip_setup=1 ;;
 	--skip-build) skip_build=1 ;;
-	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$self"; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift

@@ -7,6 +7,8 @@ pkg_check_modules(OPENSSL REQUIRED IMPORTED_TARGET openssl)
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c)
 pkg_check_modules(GRPC REQUIRED IMPORTED_TARGET grpc gpr)
+# libcurl (OpenSSL flavour): aegis-xds's Kubernetes API client (docs/kubernetes.md).
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
 
 # libev ships no .pc file.

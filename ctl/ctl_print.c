@@ -2,6 +2,7 @@
 #include "ctl_print.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,14 +288,128 @@ static bool array_of_objects(const json_t *v)
 	return json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0));
 }
 
+/* ---- mesh sections: fixed columns, like `istioctl proxy-config` ---- */
+
+struct mesh_col {
+	const char *key, *head;
+};
+
+struct mesh_table {
+	const char *section, *list;
+	struct mesh_col cols[9];
+};
+
+/* The JSON keeps every detail (-o json); the table shows what an operator scans for first. */
+static const struct mesh_table mesh_tables[] = {
+        {"routes",
+         "routes",
+         {{"vip", "VIP:PORT"},
+          {"service", "SERVICE"},
+          {"namespace", "NAMESPACE"},
+          {"destinations", "DESTINATIONS"},
+          {"timeout_ms", "TIMEOUT MS"}}},
+        {"clusters",
+         "clusters",
+         {{"service", "SERVICE FQDN"},
+          {"port", "PORT"},
+          {"subset", "SUBSET"},
+          {"direction", "DIRECTION"},
+          {"tls", "TLS"},
+          {"endpoints", "ENDPOINTS"},
+          {"connections", "CONNECTIONS"}}},
+        {"endpoints",
+         "endpoints",
+         {{"endpoint", "ENDPOINT"},
+          {"status", "STATUS"},
+          {"outlier_check", "OUTLIER CHECK"},
+          {"cluster", "CLUSTER"},
+          {"locality", "LOCALITY"},
+          {"weight", "WEIGHT"},
+          {"priority", "PRIORITY"}}},
+        {"secrets",
+         "secrets",
+         {{"resource_name", "RESOURCE NAME"},
+          {"type", "TYPE"},
+          {"status", "STATUS"},
+          {"valid_cert", "VALID CERT"},
+          {"serial_number", "SERIAL NUMBER"},
+          {"not_after", "NOT AFTER"},
+          {"not_before", "NOT BEFORE"},
+          {"spiffe_id", "SPIFFE ID"}}},
+};
+
+/* Cells that summarise a nested value: a route's destinations as "v1 90%,v2 10%" (the host when the
+ * destination has no subset), a cluster's endpoints as "usable/total". */
+static char *mesh_cell(const char *section, const char *key, const json_t *obj)
+{
+	char *out = NULL;
+	if (strcmp(key, "destinations") == 0) {
+		char *buf = calloc(1, 1);
+		size_t len = 0, i;
+		json_t *d;
+		json_array_foreach(json_object_get(obj, key), i, d)
+		{
+			const char *sub = json_string_value(json_object_get(d, "subset"));
+			char one[600];
+			snprintf(one, sizeof(one), "%s%s %.0f%%", i > 0 ? "," : "",
+			         sub && sub[0] ? sub : (json_string_value(json_object_get(d, "host")) ?: "?"),
+			         json_number_value(json_object_get(d, "percent")));
+			if (buf != NULL)
+				append_raw(&buf, &len, one);
+		}
+		return buf;
+	}
+	if (strcmp(section, "clusters") == 0 && strcmp(key, "endpoints") == 0) {
+		if (asprintf(&out, "%lld/%lld",
+		             (long long)json_integer_value(json_object_get(obj, "endpoints_usable")),
+		             (long long)json_integer_value(json_object_get(obj, "endpoints_total"))) < 0)
+			out = NULL;
+		return out;
+	}
+	return cell(json_object_get(obj, key));
+}
+
+/* Prints the section's main list with fixed columns; returns the list's key, or NULL when the section is
+ * not a mesh section (or has no such list). */
+static const char *print_mesh_table(FILE *f, const json_t *section)
+{
+	char name[64];
+	aegis_ctl_section_name(section, name, sizeof(name));
+	for (size_t m = 0; m < sizeof(mesh_tables) / sizeof(mesh_tables[0]); m++) {
+		const struct mesh_table *mt = &mesh_tables[m];
+		const json_t *list = json_object_get(section, mt->list);
+		if (strcmp(name, mt->section) != 0 || !json_is_array(list))
+			continue;
+		struct table t = {0};
+		for (size_t c = 0; c < 9 && mt->cols[c].key != NULL; c++) {
+			t.head[c] = strdup(mt->cols[c].head);
+			t.width[c] = strlen(mt->cols[c].head);
+			t.ncols++;
+		}
+		size_t i;
+		json_t *obj;
+		json_array_foreach(list, i, obj)
+		{
+			char **row = new_row(&t);
+			for (size_t c = 0; row != NULL && c < t.ncols; c++)
+				row[c] = mesh_cell(mt->section, mt->cols[c].key, obj);
+		}
+		table_print(f, &t);
+		table_free(&t);
+		return mt->list;
+	}
+	return NULL;
+}
+
 void aegis_ctl_print_section(FILE *f, const json_t *section)
 {
 	const char *key;
 	json_t *val;
-	bool printed = false;
+	const char *mesh_list = print_mesh_table(f, section);
+	bool printed = mesh_list != NULL;
 	json_object_foreach((json_t *)section, key, val)
 	{
-		if (!array_of_objects(val))
+		if (!array_of_objects(val) || (mesh_list && strcmp(key, mesh_list) == 0))
 			continue;
 		struct table t = {0};
 		size_t i;
@@ -324,7 +439,8 @@ void aegis_ctl_print_section(FILE *f, const json_t *section)
 	(void)col_of(&kv, "value");
 	json_object_foreach((json_t *)section, key, val)
 	{
-		if (array_of_objects(val) || strcmp(key, "@type") == 0)
+		if (array_of_objects(val) || strcmp(key, "@type") == 0 ||
+		    (mesh_list && strcmp(key, mesh_list) == 0))
 			continue;
 		if (json_is_array(val) && json_array_size(val) == 0 && printed)
 			continue; /* an empty list whose table would have been printed */

@@ -394,6 +394,12 @@ static int bad_request(struct aegis_inject_reply *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
 	va_end(ap);
+	/* jansson's parse errors quote the offending bytes, which need not be UTF-8, and json_pack refuses
+	 * strings that are not: the caller's bad body would become our internal error (found by
+	 * fuzz_inject_review). Keep the message ASCII. */
+	for (char *p = r->msg; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
 	r->allowed = false;
 	return finish(json_pack("{s:s}", "error", r->msg), r, 400);
 }

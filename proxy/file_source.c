@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,9 @@ static int load(struct aegis_file_source *fs, struct aegis_table **out, struct a
 		}
 	}
 	aegis_config_free(cfg);
+	/* The parse's scratch memory (the YAML tree, the config's arena) is freed now but glibc keeps it
+	 * mapped; hand it back, or a sidecar keeps its peak parse footprint for life. */
+	malloc_trim(0);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "admin.h"         /* admin */
 #include "admin_forward.h" /* admin */
+#include "admin_mesh.h"    /* admin */
 #include "admin_sections.h"
 #include "admin_xds.h" /* admin */
 #include "aegis/log.h"
@@ -46,6 +47,7 @@ struct proxy {
 	/* admin */
 	struct aegis_admin *admin;
 	struct aegis_admin_sections *admin_sections;
+	struct aegis_admin_mesh_ctx admin_mesh;
 	/* end admin */
 	/* policy */
 	struct aegis_policy *policy;
@@ -559,6 +561,13 @@ int main(int argc, char **argv)
 		    aegis_admin_sections_new(p.admin, &actx, &p.admin_sections) != 0 ||
 		    aegis_admin_forward_register(p.admin, p.upstream, p.cache) != 0 ||
 		    (p.xds && aegis_admin_xds_register(p.admin, aegis_xds_source_client(p.xds)) != 0))
+			goto out;
+		/* mesh: without --mesh the sections are absent (aegisctl exits 3: not available) */
+		p.admin_mesh = (struct aegis_admin_mesh_ctx){.outbound = p.outbound,
+		                                             .inbound = p.inbound,
+		                                             .mtls = p.mtls,
+		                                             .cert_dir = p.opts.cert_dir};
+		if (p.outbound != NULL && aegis_admin_mesh_register(p.admin, &p.admin_mesh) != 0)
 			goto out;
 		AEGIS_LOG(AEGIS_LOG_INFO, "admin listening",
 		          LKV_S("addr", aegis_sockaddr_str(&p.opts.admin, abuf, sizeof(abuf))));

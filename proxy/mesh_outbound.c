@@ -50,6 +50,12 @@ struct conn {
 	char what[160];
 };
 
+/* Relayed connections of one cluster, for connections-by-route/subset metrics. */
+struct counted {
+	char *name;
+	uint64_t n;
+};
+
 struct aegis_mesh_outbound {
 	struct ev_loop *loop;
 	struct aegis_mesh_outbound_opts opts;
@@ -63,6 +69,8 @@ struct aegis_mesh_outbound {
 	struct conn *conns;
 	uint64_t rng;
 	struct aegis_mesh_outbound_stats stats;
+	struct counted counted[AEGIS_MESH_OUTBOUND_MAX_COUNTED + 1]; /* the last one is "other" */
+	size_t n_counted;
 };
 
 /* xorshift64*: route and endpoint picks need uniform numbers, not secret ones. */
@@ -109,6 +117,26 @@ static void pipe_done(void *user, const struct aegis_pipe_result *r)
 	(void)r;
 }
 
+/* A linear scan: a sidecar talks to tens of clusters, and this runs once per relayed connection. */
+static void count_cluster(struct aegis_mesh_outbound *ob, const char *name)
+{
+	for (size_t i = 0; i < ob->n_counted; i++) {
+		if (strcmp(ob->counted[i].name, name) == 0) {
+			ob->counted[i].n++;
+			return;
+		}
+	}
+	struct counted *o = &ob->counted[AEGIS_MESH_OUTBOUND_MAX_COUNTED];
+	if (ob->n_counted < AEGIS_MESH_OUTBOUND_MAX_COUNTED) {
+		char *copy = strdup(name);
+		if (copy != NULL) {
+			ob->counted[ob->n_counted++] = (struct counted){.name = copy, .n = 1};
+			return;
+		}
+	}
+	o->n++;
+}
+
 /* The upstream is ready (connected, and mTLS done when needed): relay. */
 static void start_relay(struct conn *c)
 {
@@ -121,6 +149,8 @@ static void start_relay(struct conn *c)
 		conn_free(c, true);
 		return;
 	}
+	if (c->cluster != NULL)
+		count_cluster(c->ob, c->cluster->name);
 	c->up_fd = -1;
 	c->ssl = NULL;
 	c->app_fd = -1;
@@ -454,10 +484,38 @@ void aegis_mesh_outbound_stats(const struct aegis_mesh_outbound *ob, struct aegi
 	out->active += aegis_pipe_count();
 }
 
+const struct aegis_routes *aegis_mesh_outbound_routes(const struct aegis_mesh_outbound *ob)
+{
+	return ob->routes;
+}
+
+bool aegis_mesh_outbound_ejected(const struct aegis_mesh_outbound *ob, const struct aegis_routes_addr *a)
+{
+	return aegis_outlier_ejected(ob->outlier, a, (uint64_t)(ev_now(ob->loop) * 1000.0));
+}
+
+bool aegis_mesh_outbound_cluster_count(const struct aegis_mesh_outbound *ob, size_t i, const char **name,
+                                       uint64_t *connections)
+{
+	if (i < ob->n_counted) {
+		*name = ob->counted[i].name;
+		*connections = ob->counted[i].n;
+		return true;
+	}
+	if (i == ob->n_counted && ob->counted[AEGIS_MESH_OUTBOUND_MAX_COUNTED].n > 0) {
+		*name = "other";
+		*connections = ob->counted[AEGIS_MESH_OUTBOUND_MAX_COUNTED].n;
+		return true;
+	}
+	return false;
+}
+
 void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob)
 {
 	if (ob == NULL)
 		return;
+	for (size_t i = 0; i < ob->n_counted; i++)
+		free(ob->counted[i].name);
 	while (ob->conns != NULL)
 		conn_free(ob->conns, true);
 	aegis_pipe_close_all(ob->loop);

@@ -12,6 +12,7 @@
 #ifndef AEGIS_MESH_OUTBOUND_H
 #define AEGIS_MESH_OUTBOUND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -56,6 +57,16 @@ int aegis_mesh_outbound_new(struct ev_loop *loop, const struct aegis_mesh_outbou
 void aegis_mesh_outbound_post_routes(struct aegis_mesh_outbound *ob, struct aegis_routes *t);
 
 void aegis_mesh_outbound_stats(const struct aegis_mesh_outbound *ob, struct aegis_mesh_outbound_stats *out);
+
+/* For the admin (loop thread): the routing table in use (borrowed, NULL before the first), whether an
+ * endpoint address is ejected now, and the per-cluster count of relayed connections: the i-th counted
+ * cluster's name and count (false past the end). Clusters are counted by name, so the counts survive a
+ * table swap; past AEGIS_MESH_OUTBOUND_MAX_COUNTED clusters the rest are counted under "other". */
+#define AEGIS_MESH_OUTBOUND_MAX_COUNTED 256
+const struct aegis_routes *aegis_mesh_outbound_routes(const struct aegis_mesh_outbound *ob);
+bool aegis_mesh_outbound_ejected(const struct aegis_mesh_outbound *ob, const struct aegis_routes_addr *a);
+bool aegis_mesh_outbound_cluster_count(const struct aegis_mesh_outbound *ob, size_t i, const char **name,
+                                       uint64_t *connections);
 
 /* Stops listening, closes every connection (in progress or relaying). NULL is a no-op. */
 void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob);

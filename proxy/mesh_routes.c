@@ -181,9 +181,10 @@ static struct bsvc *add_svc(struct builder *b, const char *host, const char *ns)
 	s = push(&b->t->arena, (void **)&b->svcs, &b->n_svcs, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	s->host = host;
-	s->ns = ns;
-	return s;
+	/* Copies: the table outlives cfg (aegis_routes_build's contract), and the admin reads these. */
+	s->host = aegis_arena_strdup(&b->t->arena, host);
+	s->ns = aegis_arena_strdup(&b->t->arena, ns ? ns : "");
+	return s->host && s->ns ? s : NULL;
 }
 
 /* The service port numbered port: name and target port (from the first declaring object). */
@@ -510,15 +511,25 @@ static int get_cluster(struct builder *b, const char *host, uint16_t port, const
 	char name[700];
 	snprintf(name, sizeof(name), "outbound|%u|%s|%s", port, subset, host);
 	c->name = aegis_arena_strdup(&t->arena, name);
-	c->host = host;
-	c->subset = subset;
+	c->host = aegis_arena_strdup(&t->arena, host); /* host and subset may point into cfg */
+	c->subset = aegis_arena_strdup(&t->arena, subset);
 	c->port = port;
-	if (c->name == NULL)
+	if (c->name == NULL || c->host == NULL || c->subset == NULL)
 		return AEGIS_ENOMEM;
 	*out = (uint32_t)(t->n_clusters - 1);
 	/* fill_cluster may grow t->clusters: work on a copy and store it back. */
 	struct aegis_routes_cluster tmp = *c;
 	int rc = fill_cluster(b, &tmp);
+	/* The SANs are checked on every handshake, long after cfg is freed: copy them into the table. */
+	if (rc == 0 && tmp.n_sans > 0) {
+		const char **sans = aegis_arena_zalloc(&t->arena, tmp.n_sans * sizeof(*sans));
+		for (size_t i = 0; sans != NULL && i < tmp.n_sans; i++)
+			if ((sans[i] = aegis_arena_strdup(&t->arena, tmp.sans[i])) == NULL)
+				sans = NULL;
+		if (sans == NULL)
+			rc = AEGIS_ENOMEM;
+		tmp.sans = sans;
+	}
 	t->clusters[*out] = tmp;
 	return rc;
 }
@@ -916,6 +927,23 @@ size_t aegis_routes_n_services(const struct aegis_routes *t)
 const struct aegis_routes_service *aegis_routes_service_at(const struct aegis_routes *t, size_t i)
 {
 	return i < t->n_services ? &t->services[i] : NULL;
+}
+
+size_t aegis_routes_n_vips(const struct aegis_routes *t)
+{
+	return t->n_vips;
+}
+
+bool aegis_routes_vip_at(const struct aegis_routes *t, size_t i, struct aegis_routes_addr *addr,
+                         const struct aegis_routes_route **route)
+{
+	if (i >= t->n_vips)
+		return false;
+	addr->family = t->vips[i].family;
+	memcpy(addr->ip, t->vips[i].ip, 16);
+	addr->port = t->vips[i].port;
+	*route = &t->routes[t->vips[i].route];
+	return true;
 }
 
 const struct aegis_routes_cluster *aegis_routes_find_cluster(const struct aegis_routes *t, const char *name)

@@ -136,6 +136,11 @@ size_t aegis_routes_n_clusters(const struct aegis_routes *t);
 const struct aegis_routes_cluster *aegis_routes_cluster_at(const struct aegis_routes *t, size_t i);
 size_t aegis_routes_n_services(const struct aegis_routes *t);
 const struct aegis_routes_service *aegis_routes_service_at(const struct aegis_routes *t, size_t i);
+/* VIP:port entries in address order: i-th address into *addr and its route into *route (for the admin's
+ * routes section). Returns false past the end. */
+size_t aegis_routes_n_vips(const struct aegis_routes *t);
+bool aegis_routes_vip_at(const struct aegis_routes *t, size_t i, struct aegis_routes_addr *addr,
+                         const struct aegis_routes_route **route);
 /* The cluster called name (outbound|port|subset|host), or NULL. */
 const struct aegis_routes_cluster *aegis_routes_find_cluster(const struct aegis_routes *t, const char *name);
 

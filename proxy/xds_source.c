@@ -1,6 +1,7 @@
 /* ADS configuration source: see xds_source.h. */
 #include "xds_source.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,6 +31,9 @@ static int on_config(void *user, struct aegis_config *cfg, struct aegis_diag *di
 	struct aegis_table *t = NULL;
 	int rc = aegis_table_build(cfg, &topts, &t, diag);
 	aegis_config_free(cfg);
+	/* The parse's scratch memory (the YAML tree, the config's arena) is freed now but glibc keeps it
+	 * mapped; hand it back, or a sidecar keeps its peak parse footprint for life. */
+	malloc_trim(0);
 	if (rc != 0) {
 		char buf[512];
 		AEGIS_LOG(AEGIS_LOG_ERROR, "xds config rejected; keeping the last good table",

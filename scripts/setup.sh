@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libev-dev libldns-dev libssl-dev libnghttp2-dev libyaml-dev libjansson-dev libhttp-parser-dev
-  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler libgrpc-dev
+  libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler libgrpc-dev libcurl4-openssl-dev
   libcmocka-dev
 )
 TEST_PKGS=(

@@ -281,7 +281,8 @@ static void handle_sotw(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 			rc = set_push(&trial, name, "", body, blen);
 	}
 	if (rc == 0) {
-		qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
+		if (trial.n > 1) /* qsort(NULL, 0, ...) is undefined: an empty response has no items */
+			qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
 		rc = apply(c, t, &trial, &diag);
 	}
 	uint8_t *out;
@@ -355,7 +356,8 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 			rc = set_push(&trial, res->name, res->version, body, blen);
 	}
 	if (rc == 0) {
-		qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
+		if (trial.n > 1) /* qsort(NULL, 0, ...) is undefined: an empty response has no items */
+			qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
 		rc = apply(c, t, &trial, &diag);
 	}
 	uint8_t *out;
@@ -606,7 +608,7 @@ int aegis_ads_client_start(const struct aegis_ads_client_opts *o, struct aegis_a
 	}
 
 	grpc_init();
-	grpc_arg args[4] = {
+	grpc_arg args[5] = {
 	        {.type = GRPC_ARG_INTEGER,
 	         .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 	         .value.integer = (int)c->backoff_initial_ms},
@@ -620,9 +622,21 @@ int aegis_ads_client_start(const struct aegis_ads_client_opts *o, struct aegis_a
 	         .key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 	         .value.integer = (int)AEGIS_XDS_MAX_MESSAGE},
 	};
-	grpc_channel_args ca = {.num_args = 4, .args = args};
+	/* gRPC core 29 (Debian's 1.51) checks GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH only once a message is
+	 * complete, and its flow control opens the window to the length the peer announces: a control plane
+	 * announcing 400 MB made the proxy buffer 400 MB before refusing it (tests/integration/
+	 * test_faults_xds.sh). A memory quota on the channel bounds that buffer: past it the stream fails
+	 * with RESOURCE_EXHAUSTED ("Buffers full"), and the previous state keeps serving. Two maximum
+	 * messages' worth leaves room for one legitimate message in flight plus the transport's own use. */
+	grpc_resource_quota *quota = grpc_resource_quota_create("aegis-ads");
+	grpc_resource_quota_resize(quota, 2 * (size_t)AEGIS_XDS_MAX_MESSAGE);
+	args[4] = (grpc_arg){.type = GRPC_ARG_POINTER,
+	                     .key = (char *)GRPC_ARG_RESOURCE_QUOTA,
+	                     .value.pointer = {.p = quota, .vtable = grpc_resource_quota_arg_vtable()}};
+	grpc_channel_args ca = {.num_args = 5, .args = args};
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
 	c->channel = grpc_channel_create(c->address, creds, &ca);
+	grpc_resource_quota_unref(quota); /* the channel holds its own reference */
 	grpc_channel_credentials_release(creds);
 	c->cq = grpc_completion_queue_create_for_next(NULL);
 	if (pthread_create(&c->thread, NULL, client_main, c) != 0) {

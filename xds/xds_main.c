@@ -8,7 +8,10 @@
  *
  * For tests and debugging, <config-root>/_raw/<Kind>/<name>.pb files are served as they are, as the
  * resource "raw/<name>" of that kind (ServiceEntry, VirtualService, DestinationRule,
- * ClusterLoadAssignment, NameTable): that is how a test puts an invalid resource on the wire. */
+ * ClusterLoadAssignment, NameTable): that is how a test puts an invalid resource on the wire.
+ *
+ * With --kubernetes, API servers are a source too (kube_source.h, docs/kubernetes.md): their objects form
+ * one more unit, rebuilt after the same debounce when a watch reports a change. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -29,10 +32,12 @@
 #include "aegis/log.h"
 #include "aegis/resource_yaml.h"
 #include "aegis/vip.h"
+#include "kube_source.h"
 #include "xds_int.h"
 #include "xds_server_int.h"
 
-#define MAX_UNITS 4096
+#define MAX_UNITS    4096
+#define MAX_CLUSTERS 64
 
 static volatile sig_atomic_t stop;
 
@@ -40,6 +45,7 @@ struct unit {
 	char path[PATH_MAX];
 	struct aegis_config *cfg; /* last good; NULL when it never loaded */
 	bool seen;
+	bool kube; /* the Kubernetes source's unit, not a path under the root */
 };
 
 struct app {
@@ -54,6 +60,10 @@ struct app {
 	struct aegis_xds_server *srv;
 	uint64_t seq;
 	int ino;
+	struct aegis_kube_source *kube;
+	struct aegis_kube_cluster_opts kclusters[MAX_CLUSTERS];
+	size_t n_kclusters;
+	struct aegis_kube_source_opts kopts;
 };
 
 static int64_t now_ms(void)
@@ -92,7 +102,9 @@ static struct unit *unit_get(struct app *a, const char *path)
 static void load_units(struct app *a)
 {
 	for (size_t i = 0; i < a->n_units; i++)
-		a->units[i].seen = false;
+		a->units[i].seen = a->units[i].kube;
+	if (a->root == NULL)
+		return;
 	DIR *d = opendir(a->root);
 	if (d == NULL) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot open config root", LKV_S("path", a->root),
@@ -193,6 +205,8 @@ static const char *const raw_kinds[AEGIS_XDS_NTYPES] = {
 
 static void load_raw(struct app *a, struct aegis_xds_resource_set sets[AEGIS_XDS_NTYPES])
 {
+	if (a->root == NULL) /* --kubernetes alone: there is no tree to hold _raw/ */
+		return;
 	for (int t = 0; t < AEGIS_XDS_NTYPES; t++) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s/_raw/%s", a->root, raw_kinds[t]);
@@ -246,10 +260,35 @@ static void load_raw(struct app *a, struct aegis_xds_resource_set sets[AEGIS_XDS
 	}
 }
 
+/* The Kubernetes source's unit: rebuilt from the watched objects; kept as it was while no cluster has
+ * synced yet or when memory runs out. */
+static void load_kube(struct app *a)
+{
+	if (a->kube == NULL)
+		return;
+	struct unit *u = unit_get(a, "kube:");
+	if (u == NULL)
+		return;
+	u->kube = true;
+	u->seen = true;
+	struct aegis_config *cfg = NULL;
+	int rc = aegis_kube_source_build(a->kube, &cfg);
+	if (rc == AEGIS_EAGAIN)
+		return;
+	if (rc != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "kubernetes source: cannot build, last good content kept",
+		          LKV_S("error", aegis_strerror(rc)));
+		return;
+	}
+	aegis_config_free(u->cfg);
+	u->cfg = cfg;
+}
+
 static void rebuild(struct app *a)
 {
 	int64_t t0 = now_ms();
 	load_units(a);
+	load_kube(a);
 	int64_t t1 = now_ms();
 	struct aegis_config *m = merge_units(a);
 	if (m == NULL) {
@@ -297,7 +336,7 @@ static void rebuild(struct app *a)
 /* Watches the root and every directory below it (re-run after each event: new directories appear). */
 static void watch_tree(struct app *a, const char *dir, int depth)
 {
-	if (depth > 16)
+	if (depth > 16 || dir == NULL)
 		return;
 	inotify_add_watch(a->ino, dir,
 	                  IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO |
@@ -329,10 +368,14 @@ static void *watcher(void *arg)
 			int64_t left = due - now_ms();
 			timeout = left < 0 ? 0 : (int)left;
 		}
-		struct pollfd p = {.fd = a->ino, .events = POLLIN};
-		int r = poll(&p, 1, timeout);
+		struct pollfd p[2] = {{.fd = a->ino, .events = POLLIN},
+		                      {.fd = a->kube ? aegis_kube_source_fd(a->kube) : -1, .events = POLLIN}};
+		int r = poll(p, 2, timeout);
 		if (r > 0) {
 			while (read(a->ino, buf, sizeof(buf)) > 0)
+				;
+			uint64_t ev;
+			while (p[1].fd >= 0 && read(p[1].fd, &ev, sizeof(ev)) > 0)
 				;
 			due = now_ms() + a->debounce_ms; /* quiet period restarts with each event */
 			continue;
@@ -348,10 +391,15 @@ static void *watcher(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: aegis-xds --config-root DIR [--listen ADDR:PORT] [--state-file PATH]\n"
+	fprintf(f, "usage: aegis-xds [--config-root DIR] [--listen ADDR:PORT] [--state-file PATH]\n"
 	           "                 [--cluster-domain D] [--debounce-ms N] [--log-level LEVEL]\n"
+	           "                 [--kubernetes [--kubeconfig FILE] [--kube-context NAME] [--cluster-name "
+	           "NAME]\n"
+	           "                  [--remote-kubeconfig NAME=FILE]... [--cluster-network NAME=NET]...\n"
+	           "                  [--cluster-locality NAME=REGION/ZONE]... [--kube-watch-timeout S]\n"
+	           "                  [--kube-backoff-ms MIN:MAX]]\n"
 	           "Serves Envoy ADS (SotW and delta) on ADDR:PORT (default 0.0.0.0:15010) from the YAML "
-	           "tree.\n");
+	           "tree and/or the Kubernetes API (docs/kubernetes.md).\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -362,6 +410,73 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 	if (errno || *end || end == s || v < lo || v > hi)
 		return AEGIS_EINVAL;
 	*out = (int)v;
+	return 0;
+}
+
+/* NAME=VALUE of a repeatable per-cluster flag: *value points into s, which is split in place. */
+static int split_pair(char *s, const char **name, const char **value)
+{
+	char *eq = strchr(s, '=');
+	if (eq == NULL || eq == s || eq[1] == '\0')
+		return AEGIS_EINVAL;
+	*eq = '\0';
+	*name = s;
+	*value = eq + 1;
+	return 0;
+}
+
+/* The cluster named name (created when absent; the local cluster is kclusters[0]). */
+static struct aegis_kube_cluster_opts *kcluster(struct app *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_kclusters; i++)
+		if (strcmp(a->kclusters[i].name, name) == 0)
+			return &a->kclusters[i];
+	if (a->n_kclusters == MAX_CLUSTERS)
+		return NULL;
+	struct aegis_kube_cluster_opts *c = &a->kclusters[a->n_kclusters++];
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	return c;
+}
+
+/* Applies the Kubernetes flags, which may come in any order. Returns 0 or 2 (usage error). */
+static int kube_flag(struct app *a, int c, char *arg, const char **kubeconfig, const char **context,
+                     const char **local_name)
+{
+	const char *name, *value;
+	struct aegis_kube_cluster_opts *k;
+	switch (c) {
+	case 'K': *kubeconfig = arg; return 0;
+	case 'C': *context = arg; return 0;
+	case 'N': *local_name = arg; return 0;
+	case 'W': {
+		int t;
+		if (parse_int(arg, 1, 86400, &t))
+			return 2;
+		a->kopts.watch_timeout_s = (unsigned)t;
+		return 0;
+	}
+	case 'B': {
+		char *colon = strchr(arg, ':');
+		int lo_ms, hi_ms;
+		if (colon == NULL)
+			return 2;
+		*colon = '\0';
+		if (parse_int(arg, 1, 600000, &lo_ms) || parse_int(colon + 1, 1, 600000, &hi_ms))
+			return 2;
+		a->kopts.backoff_min_ms = (unsigned)lo_ms;
+		a->kopts.backoff_max_ms = (unsigned)hi_ms;
+		return 0;
+	}
+	}
+	if (split_pair(arg, &name, &value) != 0 || (k = kcluster(a, name)) == NULL)
+		return 2;
+	if (c == 'R')
+		k->kubeconfig = value;
+	else if (c == 'n')
+		k->network = value;
+	else
+		k->locality = value;
 	return 0;
 }
 
@@ -378,10 +493,24 @@ int main(int argc, char **argv)
 	        {"cluster-domain", required_argument, NULL, 'd'},
 	        {"debounce-ms", required_argument, NULL, 'b'},
 	        {"log-level", required_argument, NULL, 'v'},
+	        {"kubernetes", no_argument, NULL, 'k'},
+	        {"kubeconfig", required_argument, NULL, 'K'},
+	        {"kube-context", required_argument, NULL, 'C'},
+	        {"cluster-name", required_argument, NULL, 'N'},
+	        {"remote-kubeconfig", required_argument, NULL, 'R'},
+	        {"cluster-network", required_argument, NULL, 'n'},
+	        {"cluster-locality", required_argument, NULL, 'L'},
+	        {"kube-watch-timeout", required_argument, NULL, 'W'},
+	        {"kube-backoff-ms", required_argument, NULL, 'B'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	int c;
+	bool kubernetes = false;
+	const char *kubeconfig = NULL, *kcontext = NULL, *local_name = "";
+	/* The local cluster first; its name is known only once every flag is read. */
+	a.kclusters[0] = (struct aegis_kube_cluster_opts){.name = ""};
+	a.n_kclusters = 1;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		enum aegis_log_level lvl;
 		switch (c) {
@@ -402,12 +531,63 @@ int main(int argc, char **argv)
 			}
 			aegis_log_set_level(lvl);
 			break;
+		case 'k': kubernetes = true; break;
+		case 'K':
+		case 'C':
+		case 'N':
+		case 'R':
+		case 'n':
+		case 'L':
+		case 'W':
+		case 'B':
+			if (kube_flag(&a, c, optarg, &kubeconfig, &kcontext, &local_name)) {
+				const char *flag = "?";
+				for (size_t i = 0; lo[i].name != NULL; i++)
+					if (lo[i].val == c)
+						flag = lo[i].name;
+				fprintf(stderr, "aegis-xds: bad --%s %s\n", flag, optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (a.root == NULL || optind != argc) {
+	if ((a.root == NULL && !kubernetes) || optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (kubernetes) {
+		/* The local cluster's per-name flags were filed under its name; merge them into slot 0. */
+		struct aegis_kube_cluster_opts *named = NULL;
+		for (size_t i = 1; i < a.n_kclusters && local_name[0]; i++)
+			if (strcmp(a.kclusters[i].name, local_name) == 0)
+				named = &a.kclusters[i];
+		if (named != NULL) {
+			if (named->kubeconfig != NULL) {
+				fprintf(stderr, "aegis-xds: --remote-kubeconfig names the local cluster %s\n",
+				        local_name);
+				return 2;
+			}
+			a.kclusters[0].network = named->network;
+			a.kclusters[0].locality = named->locality;
+			*named = a.kclusters[--a.n_kclusters];
+		}
+		a.kclusters[0].name = local_name;
+		a.kclusters[0].kubeconfig = kubeconfig;
+		a.kclusters[0].context = kcontext;
+		for (size_t i = 1; i < a.n_kclusters; i++)
+			if (a.kclusters[i].kubeconfig == NULL) {
+				fprintf(stderr,
+				        "aegis-xds: cluster %s has a network or locality but no "
+				        "--remote-kubeconfig\n",
+				        a.kclusters[i].name);
+				return 2;
+			}
+		a.kopts.clusters = a.kclusters;
+		a.kopts.n_clusters = a.n_kclusters;
+	} else if (kubeconfig || a.n_kclusters > 1) {
+		fprintf(stderr, "aegis-xds: Kubernetes flags need --kubernetes\n");
 		return 2;
 	}
 	/* The port must be checked here: grpc_server_add_http2_port does not (STACK_NOTES.md). */
@@ -420,7 +600,7 @@ int main(int argc, char **argv)
 	/* Start-up errors are fatal with a clear message; later ones are reported and survived. */
 	struct stat rst;
 	errno = 0;
-	if (stat(a.root, &rst) != 0 || !S_ISDIR(rst.st_mode)) {
+	if (a.root != NULL && (stat(a.root, &rst) != 0 || !S_ISDIR(rst.st_mode))) {
 		fprintf(stderr, "aegis-xds: --config-root %s: %s\n", a.root,
 		        errno ? strerror(errno) : "not a directory");
 		return 1;
@@ -451,6 +631,15 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (kubernetes) {
+		struct aegis_diag diag = {0};
+		char buf[600];
+		if (aegis_kube_source_start(&a.kopts, &a.kube, &diag) != 0) {
+			fprintf(stderr, "aegis-xds: kubernetes: %s\n",
+			        aegis_diag_str(&diag, buf, sizeof(buf)));
+			return 1;
+		}
+	}
 	grpc_init();
 	int bound = 0;
 	if (aegis_xds_server_start(a.listen, &a.srv, &bound)) {
@@ -459,7 +648,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	AEGIS_LOG(AEGIS_LOG_INFO, "listening", LKV_S("addr", a.listen), LKV_I("port", bound),
-	          LKV_S("root", a.root));
+	          LKV_S("root", a.root ? a.root : ""));
 	watch_tree(&a, a.root, 0);
 	rebuild(&a);
 	pthread_t th;
@@ -469,6 +658,7 @@ int main(int argc, char **argv)
 	}
 	aegis_xds_server_run(a.srv, &stop);
 	pthread_join(th, NULL);
+	aegis_kube_source_stop(a.kube);
 	grpc_shutdown_blocking();
 	for (size_t i = 0; i < a.n_units; i++)
 		aegis_config_free(a.units[i].cfg);

@@ -288,6 +288,51 @@ else
 	bad "the sniffer wrote nothing"
 fi
 
+# ---- 1b. the state behind it: aegisctl proxy-config and /stats/prometheus of pod A (docs/admin.md) ----
+CTL=$POD_BIN/aegisctl
+metric() { # metric FILE 'name{labels}' -> value (0 when absent)
+	awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$1"
+}
+in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a.txt"
+if PROMOUT=$(promtool check metrics <"$RUN/metrics-a.txt" 2>&1); then ok "promtool check metrics (pod A, after traffic)"; else bad "promtool: $PROMOUT"; fi
+RV=reviews.default.svc.cluster.local
+c1=$(metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v1|$RV\",service=\"$RV\",port=\"9080\",subset=\"v1\"}")
+c2=$(metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v2|$RV\",service=\"$RV\",port=\"9080\",subset=\"v2\"}")
+hs=$(metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
+if [ "$c1" = "$v1" ] && [ "$c2" = "$v2" ] && [ "$hs" -ge 1000 ]; then
+	ok "metrics: connections by subset v1=$c1 v2=$c2 match the clients' counts; $hs mTLS handshakes"
+else
+	bad "metrics: v1=$c1/$v1 v2=$c2/$v2 handshakes=$hs"
+fi
+out=$(in_pod a "$CTL" pc routes)
+if echo "$out" | grep -Eq "^10\.96\.10\.11:9080 +$RV .*v1 90%,v2 10%"; then ok "proxy-config routes: VIP -> service, 90/10"; else bad "routes: $out"; fi
+out=$(in_pod a "$CTL" pc clusters)
+if echo "$out" | grep -Eq "^$RV +9080 +v1 +outbound +ISTIO_MUTUAL +2/2 +$v1\b" &&
+	echo "$out" | grep -Eq "^$RV +9080 +v2 +outbound +ISTIO_MUTUAL +1/1 +$v2\b"; then
+	ok "proxy-config clusters: subsets, endpoints, connections"
+else
+	bad "clusters: $out"
+fi
+out=$(in_pod a "$CTL" pc endpoints)
+if [ "$(echo "$out" | grep -Ec "^10\.253\.[123]\.2:9080 +[A-Z]+ +OK +outbound\|9080\|v[12]\|$RV")" = 3 ]; then
+	ok "proxy-config endpoints: three endpoints, none ejected"
+else
+	bad "endpoints: $out"
+fi
+out=$(in_pod a "$CTL" pc secrets)
+if echo "$out" | grep -Eq "^default +Cert Chain +ACTIVE +true +[0-9A-F]+ .*spiffe://cluster.local/ns/default/sa/productpage" &&
+	echo "$out" | grep -Eq "^ROOTCA +CA +ACTIVE +true" && echo "$out" | grep -Eq "^rotations +0"; then
+	ok "proxy-config secrets: workload certificate, root CA, no rotation yet"
+else
+	bad "secrets: $out"
+fi
+in_pod a "$CTL" pc clusters -o json >"$RUN/clusters.json"
+if "$POD_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1]))["configs"][0]; assert d["clusters"][0]["endpoints"][0]["endpoint"]' "$RUN/clusters.json"; then
+	ok "proxy-config clusters -o json carries the endpoints"
+else
+	bad "clusters json"
+fi
+
 # ---- 2. wrong identity: the imposter ServiceEntry expects sa/ratings, pod B presents sa/reviews ----
 res=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 10.96.10.50 9080 x)
 read -r iv1 _ ifail _ _ <<<"$res"
@@ -343,6 +388,32 @@ else
 fi
 ejections=$(grep -c '"endpoint ejected' "$RUN/proxy-a.log")
 if [ "$ejections" -eq 1 ]; then ok "ejected once (no connect attempts while ejected)"; else bad "ejections: $ejections"; fi
+
+# ---- 5. the rotation and the ejection as the admin shows them ----
+in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a2.txt"
+rot=$(metric "$RUN/metrics-a2.txt" aegis_mtls_certificate_rotations_total)
+ej=$(metric "$RUN/metrics-a2.txt" aegis_mesh_outlier_ejections_total)
+ejd=$(metric "$RUN/metrics-a2.txt" "aegis_mesh_endpoint_ejected{cluster=\"outbound|9080|v1|$RV\",endpoint=\"10.253.3.2:9080\"}")
+untr=$(metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="untrusted"}')
+wid=$(metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="wrong_identity"}')
+if [ "$rot" -ge 1 ] && [ "$ej" = 1 ] && [ "$ejd" = 1 ] && [ "$untr" -ge 1 ] && [ "$wid" -ge 3 ]; then
+	ok "metrics: rotations=$rot ejections=$ej (D ejected) failures untrusted=$untr wrong_identity=$wid"
+else
+	bad "metrics after faults: rotations=$rot ejections=$ej d_ejected=$ejd untrusted=$untr wrong_id=$wid"
+fi
+if PROMOUT=$(promtool check metrics <"$RUN/metrics-a2.txt" 2>&1); then ok "promtool check metrics (after faults)"; else bad "promtool: $PROMOUT"; fi
+out=$(in_pod a "$CTL" pc endpoints)
+if echo "$out" | grep -Eq "^10\.253\.3\.2:9080 +[A-Z]+ +EJECTED" && echo "$out" | grep -Eq "^10\.253\.1\.2:9080 +[A-Z]+ +OK +outbound\|9080\|v1"; then
+	ok "proxy-config endpoints: D ejected, B not"
+else
+	bad "endpoints after ejection: $out"
+fi
+out=$(in_pod a "$CTL" pc secrets)
+if echo "$out" | grep -q "sa/productpage-rotated" && echo "$out" | grep -Eq "^rotations +[1-9]"; then
+	ok "proxy-config secrets: the rotated identity and the rotation count"
+else
+	bad "secrets after rotation: $out"
+fi
 
 echo "mesh traffic: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

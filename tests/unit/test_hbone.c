@@ -1,0 +1,299 @@
+/* Unit tests of mtls/hbone.c: a client and a server session joined by a socketpair, pumped by hand. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hbone.h"
+
+struct side {
+	struct aegis_hbone *h;
+	int fd;
+	/* what the callbacks saw */
+	char authority[80];
+	int32_t req_id;
+	int status;
+	size_t got;
+	uint8_t last[64];
+	size_t last_len;
+	int eofs, closes, pings;
+	uint32_t close_err;
+	bool consume; /* give the window back at once */
+	size_t unconsumed;
+};
+
+static ssize_t sock_write(void *io, const uint8_t *data, size_t len)
+{
+	ssize_t n = send(*(int *)io, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -1;
+	return n;
+}
+
+static void on_request(void *user, int32_t id, const char *authority)
+{
+	struct side *s = user;
+	snprintf(s->authority, sizeof(s->authority), "%s", authority);
+	s->req_id = id;
+}
+
+static void on_response(void *user, int32_t id, int status, void *su)
+{
+	struct side *s = user;
+	(void)id;
+	(void)su;
+	s->status = status;
+}
+
+static void on_data(void *user, int32_t id, const uint8_t *d, size_t len, void *su)
+{
+	struct side *s = user;
+	(void)su;
+	s->got += len;
+	s->last_len = len < sizeof(s->last) ? len : sizeof(s->last);
+	memcpy(s->last, d, s->last_len);
+	if (s->consume)
+		aegis_hbone_consume(s->h, id, len);
+	else
+		s->unconsumed += len;
+}
+
+static void on_eof(void *user, int32_t id, void *su)
+{
+	(void)id;
+	(void)su;
+	((struct side *)user)->eofs++;
+}
+
+static void on_close(void *user, int32_t id, uint32_t err, void *su)
+{
+	struct side *s = user;
+	(void)id;
+	(void)su;
+	s->closes++;
+	s->close_err = err;
+}
+
+static void on_ping_ack(void *user)
+{
+	((struct side *)user)->pings++;
+}
+
+static const struct aegis_hbone_cbs cbs = {on_request, on_response, on_data, on_eof, on_close, on_ping_ack};
+
+static void one_way(struct side *from, struct side *to)
+{
+	assert_int_equal(aegis_hbone_flush(from->h, sock_write, &from->fd), 0);
+	uint8_t buf[65536];
+	for (;;) {
+		ssize_t n = recv(to->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		assert_int_equal(aegis_hbone_recv(to->h, buf, (size_t)n), 0);
+	}
+}
+
+/* Moves bytes both ways until both sides are quiet (bounded). */
+static void pump(struct side *c, struct side *s)
+{
+	for (int i = 0; i < 2000; i++) {
+		one_way(c, s);
+		one_way(s, c);
+		if (!aegis_hbone_want_write(c->h) && !aegis_hbone_want_write(s->h))
+			break;
+	}
+}
+
+static void setup_pair(struct side *c, struct side *s)
+{
+	int sv[2];
+	memset(c, 0, sizeof(*c));
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	c->fd = sv[0];
+	s->fd = sv[1];
+	c->consume = s->consume = true;
+	assert_int_equal(aegis_hbone_new(false, &cbs, c, &c->h), 0);
+	assert_int_equal(aegis_hbone_new(true, &cbs, s, &s->h), 0);
+}
+
+static void teardown_pair(struct side *c, struct side *s)
+{
+	aegis_hbone_free(c->h);
+	aegis_hbone_free(s->h);
+	close(c->fd);
+	close(s->fd);
+}
+
+static void test_connect_200_data_halfclose(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL);
+	assert_true(id > 0);
+	/* Bytes written before the 200 wait for it (ztunnel sends none before the answer either). */
+	assert_int_equal(aegis_hbone_write(c.h, id, (const uint8_t *)"hello", 5), 5);
+	pump(&c, &s);
+	assert_string_equal(s.authority, "10.0.0.1:9080");
+	assert_int_equal(s.got, 0);
+	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), 0);
+	pump(&c, &s);
+	assert_int_equal(c.status, 200);
+	assert_int_equal(s.got, 5);
+	assert_memory_equal(s.last, "hello", 5);
+	assert_int_equal(aegis_hbone_write(s.h, s.req_id, (const uint8_t *)"world!", 6), 6);
+	pump(&c, &s);
+	assert_int_equal(c.got, 6);
+	assert_memory_equal(c.last, "world!", 6);
+	/* Half-close from the client: the server sees EOF and may still send. */
+	aegis_hbone_shutdown(c.h, id);
+	pump(&c, &s);
+	assert_int_equal(s.eofs, 1);
+	assert_int_equal(c.eofs, 0);
+	assert_int_equal(aegis_hbone_write(s.h, s.req_id, (const uint8_t *)"BYE", 3), 3);
+	aegis_hbone_shutdown(s.h, s.req_id);
+	pump(&c, &s);
+	assert_int_equal(c.got, 9);
+	assert_int_equal(c.eofs, 1);
+	assert_int_equal(c.closes, 1);
+	assert_int_equal(s.closes, 1);
+	assert_int_equal(c.close_err, 0);
+	assert_int_equal(aegis_hbone_streams(c.h), 0);
+	assert_int_equal(aegis_hbone_streams(s.h), 0);
+	teardown_pair(&c, &s);
+}
+
+static void test_503_no_listener(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	int32_t id = aegis_hbone_connect(c.h, "127.0.0.1:1", NULL);
+	assert_true(id > 0);
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 503, NULL), 0);
+	pump(&c, &s);
+	assert_int_equal(c.status, 503);
+	assert_int_equal(c.closes, 1);
+	assert_int_equal(s.closes, 1);
+	assert_int_equal(c.got, 0);
+	/* Responding twice, or to a stream that is gone, is refused. */
+	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), AEGIS_EINVAL);
+	teardown_pair(&c, &s);
+}
+
+/* Many app connections on one session: each stream gets its own answer and bytes. */
+static void test_multiplexing(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	int32_t ids[50];
+	for (int i = 0; i < 50; i++) {
+		ids[i] = aegis_hbone_connect(c.h, "10.0.0.2:80", NULL);
+		assert_true(ids[i] > 0);
+	}
+	pump(&c, &s);
+	/* The server answers as requests arrive; here all of them are there: answer by id. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(aegis_hbone_respond(s.h, ids[i], 200, NULL), 0);
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_streams(c.h), 50);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(aegis_hbone_write(c.h, ids[i], (const uint8_t *)"0123456789", 10), 10);
+	pump(&c, &s);
+	assert_int_equal(s.got, 500);
+	for (int i = 0; i < 50; i++) {
+		aegis_hbone_reset(c.h, ids[i]);
+	}
+	pump(&c, &s);
+	assert_int_equal(c.closes, 50);
+	assert_int_equal(s.closes, 50);
+	teardown_pair(&c, &s);
+}
+
+/* A receiver that does not give the window back stops the sender at the stream window; consuming lets
+ * the rest through. 8 MiB is twice the window. */
+static void test_flow_control(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	s.consume = false;
+	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL);
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), 0);
+	pump(&c, &s);
+	static uint8_t chunk[65536];
+	memset(chunk, 'x', sizeof(chunk));
+	size_t sent = 0, total = 8u << 20;
+	for (int round = 0; round < 4000 && s.got < total; round++) {
+		while (sent < total) {
+			ssize_t n = aegis_hbone_write(c.h, id, chunk, sizeof(chunk));
+			assert_true(n >= 0);
+			if (n == 0)
+				break;
+			sent += (size_t)n;
+		}
+		pump(&c, &s);
+		if (s.got == AEGIS_HBONE_STREAM_WINDOW && !s.consume) {
+			/* Stalled exactly at the window: now the application takes everything. */
+			assert_true(sent < total);
+			aegis_hbone_consume(s.h, id, s.unconsumed);
+			s.consume = true;
+		}
+	}
+	assert_true(s.consume);
+	assert_int_equal(s.got, total);
+	aegis_hbone_ping(c.h);
+	pump(&c, &s);
+	assert_int_equal(c.pings, 1);
+	teardown_pair(&c, &s);
+}
+
+static void test_parse_authority(void **state)
+{
+	(void)state;
+	int fam;
+	uint8_t ip[16];
+	uint16_t port;
+	assert_int_equal(aegis_hbone_parse_authority("10.1.2.3:9080", &fam, ip, &port), 0);
+	assert_int_equal(fam, AF_INET);
+	assert_int_equal(port, 9080);
+	assert_int_equal(ip[3], 3);
+	assert_int_equal(aegis_hbone_parse_authority("[2001:db8::1]:443", &fam, ip, &port), 0);
+	assert_int_equal(fam, AF_INET6);
+	assert_int_equal(port, 443);
+	static const char *const bad[] = {"",
+	                                  "10.1.2.3",
+	                                  "10.1.2.3:",
+	                                  "10.1.2.3:0",
+	                                  "10.1.2.3:65536",
+	                                  "reviews:9080",
+	                                  "[2001:db8::1]",
+	                                  "2001:db8::1:80",
+	                                  "10.1.2.3:+80",
+	                                  "10.1.2.3:80x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(aegis_hbone_parse_authority(bad[i], &fam, ip, &port), AEGIS_EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_connect_200_data_halfclose),
+	        cmocka_unit_test(test_503_no_listener),
+	        cmocka_unit_test(test_multiplexing),
+	        cmocka_unit_test(test_flow_control),
+	        cmocka_unit_test(test_parse_authority),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
