@@ -46,6 +46,17 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A whole decimal number in [lo, hi], or -1 (no atoi: it cannot report junk or overflow). */
+static int num(const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	return (int)v;
+}
+
 static int qtype_of(const char *t)
 {
 	static const struct {
@@ -57,7 +68,7 @@ static int qtype_of(const char *t)
 		if (strcasecmp(t, types[i].name) == 0)
 			return types[i].v;
 	if (strncasecmp(t, "TYPE", 4) == 0)
-		return atoi(t + 4);
+		return num(t + 4, 0, 65535);
 	return -1;
 }
 
@@ -103,12 +114,12 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "s:p:d:n:l:w:b:t:")) != -1) {
 		switch (opt) {
 		case 's': addr = optarg; break;
-		case 'p': port = atoi(optarg); break;
+		case 'p': port = num(optarg, 1, 65535); break;
 		case 'd': file = optarg; break;
-		case 'n': passes = atoi(optarg); break;
+		case 'n': passes = num(optarg, 1, 1000000); break;
 		case 'l': seconds = atof(optarg); break;
-		case 'w': window = atoi(optarg); break;
-		case 'b': batch = atoi(optarg); break;
+		case 'w': window = num(optarg, 1, 65536); break;
+		case 'b': batch = num(optarg, 1, 1024); break;
 		case 't': timeout = atof(optarg) / 1000.0; break;
 		default:
 			fprintf(stderr,
@@ -118,7 +129,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (file == NULL || window < 1 || window > 65536 || batch < 1 || batch > MAX_BATCH || passes < 1) {
+	if (file == NULL || port < 1 || window < 1 || window > 65536 || batch < 1 || batch > MAX_BATCH ||
+	    passes < 1) {
 		fprintf(stderr, "loadgen: need -d FILE; 1 <= -w <= 65536, 1 <= -b <= %d, -n >= 1\n",
 		        MAX_BATCH);
 		return 2;

@@ -57,6 +57,7 @@ struct udp_pending {
 	struct aegis_dns_server *srv;
 	struct udp_pending *prev, *next;
 	int fd;
+	uint16_t qtype;
 	socklen_t addr_len;
 	struct sockaddr_storage addr;
 	uint64_t t0; /* policy: when the query arrived (query log latency) */
@@ -245,14 +246,15 @@ static void count(struct aegis_dns_server *srv, bool tcp, const struct aegis_dns
 
 static int conn_send_answer(struct tcp_conn *c, const uint8_t *answer, size_t len);
 
-/* Counts a forwarded answer; its question type is read back from the answer's question section. */
-static void count_forwarded(struct aegis_dns_server *srv, bool tcp, const uint8_t *answer, size_t len,
-                            bool cached)
+/* Counts a forwarded answer. qtype < 0: not known here (a TCP callback carries only the connection), so it
+ * is read back from the answer's question section. */
+static void count_forwarded(struct aegis_dns_server *srv, bool tcp, int qtype_known, const uint8_t *answer,
+                            size_t len, bool cached)
 {
-	uint16_t qtype = 0;
+	uint16_t qtype = qtype_known >= 0 ? (uint16_t)qtype_known : 0;
 	size_t off = AEGIS_DNS_HEADER;
 	uint8_t name[AEGIS_DNS_NAME_BUF];
-	if (len >= AEGIS_DNS_HEADER && aegis_wire_u16(answer + 4) == 1 &&
+	if (qtype_known < 0 && len >= AEGIS_DNS_HEADER && aegis_wire_u16(answer + 4) == 1 &&
 	    aegis_wire_read_name(answer, len, off, name, &off) > 0 && off + 2 <= len)
 		qtype = aegis_wire_u16(answer + off);
 	record(srv, tcp, qtype, len >= AEGIS_DNS_HEADER ? rcode_bucket(answer[3] & 0xFu) : AEGIS_RC_OTHER,
@@ -284,7 +286,7 @@ static void qlog_answer(struct aegis_dns_server *srv, const struct sockaddr_stor
 static void udp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 {
 	struct udp_pending *p = ctx;
-	count_forwarded(p->srv, false, answer, len, false);
+	count_forwarded(p->srv, false, p->qtype, answer, len, false);
 	qlog_answer(p->srv, &p->addr, answer, len, "upstream", p->t0); /* policy */
 	if (sendto(p->fd, answer, len, MSG_DONTWAIT, (const struct sockaddr *)&p->addr, p->addr_len) < 0)
 		p->srv->stats.dropped++;
@@ -295,7 +297,7 @@ static void udp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 static void tcp_forward_cb(void *ctx, const uint8_t *answer, size_t len)
 {
 	struct tcp_conn *c = ctx;
-	count_forwarded(c->srv, true, answer, len, false);
+	count_forwarded(c->srv, true, -1, answer, len, false);
 	qlog_answer(c->srv, &c->peer, answer, len, "upstream", c->read_ns); /* policy */
 	(void)conn_send_answer(c, answer, len);
 }
@@ -309,7 +311,7 @@ static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t l
 	bool tcp = org->conn != NULL;
 	size_t outlen = 0;
 	if (aegis_upstream_answer_cached(srv->upstream, pkt, len, tcp, out, limit, &outlen) == 0) {
-		count_forwarded(srv, tcp, out, outlen, true);
+		count_forwarded(srv, tcp, q->qtype, out, outlen, true);
 		*src = "cache"; /* policy */
 		return outlen;
 	}
@@ -320,8 +322,11 @@ static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t l
 		p = malloc(sizeof(*p));
 		if (p == NULL)
 			goto servfail;
-		*p = (struct udp_pending){
-		        .srv = srv, .fd = org->udp_fd, .addr_len = org->addr_len, .t0 = srv->batch_ns};
+		*p = (struct udp_pending){.srv = srv,
+		                          .fd = org->udp_fd,
+		                          .qtype = q->qtype,
+		                          .addr_len = org->addr_len,
+		                          .t0 = srv->batch_ns};
 		memcpy(&p->addr, org->addr, org->addr_len);
 		ctx = p;
 		cb = udp_forward_cb;

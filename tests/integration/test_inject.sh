@@ -21,10 +21,13 @@ SRC=$AEGIS_SRC_DIR
 FIX=$SRC/tests/fixtures/inject
 T=$AEGIS_TMP
 
-for tool in curl openssl python3; do
+# Debian's interpreter: python3-jsonpatch and python3-yaml come from scripts/setup.sh, whatever python3
+# is first on PATH.
+PY=/usr/bin/python3
+for tool in curl openssl "$PY"; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool missing: run scripts/setup.sh test"; exit 1; }
 done
-python3 -c 'import jsonpatch, yaml' 2>/dev/null || { echo "FAIL: python3-jsonpatch/python3-yaml missing: run scripts/setup.sh test"; exit 1; }
+"$PY" -c 'import jsonpatch, yaml' 2>/dev/null || { echo "FAIL: python3-jsonpatch/python3-yaml missing: run scripts/setup.sh test"; exit 1; }
 for b in aegis-inject aegisctl; do
 	[ -x "$AEGIS_BIN/$b" ] || { echo "FAIL: $AEGIS_BIN/$b not built"; exit 1; }
 done
@@ -125,17 +128,17 @@ for name in pod-plain pod-init-containers pod-bare pod-opted-out pod-injected po
 		code=$(post "$FIX/$name.json" "$T/$name.$proto.out" "--$proto")
 		expect_eq "$name over $proto: HTTP status" "$code" 200
 		expect_eq "$name over $proto: patched pod" \
-			"$(python3 "$T/check.py" "$FIX/$name.json" "$T/$name.$proto.out" "${WANT[$name]}" "$T/$name.pod.json" 2>&1)" ok
+			"$("$PY" "$T/check.py" "$FIX/$name.json" "$T/$name.$proto.out" "${WANT[$name]}" "$T/$name.pod.json" 2>&1)" ok
 	done
 	expect_eq "$name: HTTP/1.1 and h2 answers are identical" "$(cmp -s "$T/$name.http1.1.out" "$T/$name.http2.out" && echo same)" same
 done
 # The injected pod, sent again (a reinvocation), is left alone.
-python3 -c "import json,sys; r=json.load(open('$FIX/pod-plain.json')); r['request']['object']=json.load(open('$T/pod-plain.pod.json')); json.dump(r, open('$T/again.json','w'))"
-expect_eq "an injected pod is not injected again" "$(post "$T/again.json" "$T/again.out" >/dev/null; python3 "$T/check.py" "$T/again.json" "$T/again.out" '{}' /dev/null)" ok
+"$PY" -c "import json,sys; r=json.load(open('$FIX/pod-plain.json')); r['request']['object']=json.load(open('$T/pod-plain.pod.json')); json.dump(r, open('$T/again.json','w'))"
+expect_eq "an injected pod is not injected again" "$(post "$T/again.json" "$T/again.out" >/dev/null; "$PY" "$T/check.py" "$T/again.json" "$T/again.out" '{}' /dev/null)" ok
 
 # ---- 2. bad requests, TLS, certificate reload ----
 printf 'x%.0s' $(seq 1 100) >/dev/null
-python3 -c "import sys; sys.stdout.write('{\"a\":\"' + 'x' * (3 << 20) + '\"}')" >"$T/huge.json"
+"$PY" -c "import sys; sys.stdout.write('{\"a\":\"' + 'x' * (3 << 20) + '\"}')" >"$T/huge.json"
 for proto in http1.1 http2; do
 	expect_eq "malformed JSON ($proto) is 400" "$(post "$FIX/malformed.json" "$T/m.out" "--$proto")" 400
 	expect_match "malformed JSON ($proto) says why" "$(cat "$T/m.out")" '"error":"request body is not JSON'
@@ -179,7 +182,7 @@ CURL=(curl -sS --max-time 10 --cacert "$T/pki2/ca.crt")
 # ---- 3. aegisctl inject: the same pod template as the webhook ----
 "$AEGIS_BIN/aegisctl" inject -f "$FIX/deployment.yaml" >"$T/dep.yaml" 2>"$T/dep.err"
 expect_eq "aegisctl inject -f deployment.yaml exits 0" "$?" 0
-python3 - "$FIX/deployment.yaml" "$T/review.json" <<'PY'
+"$PY" - "$FIX/deployment.yaml" "$T/review.json" <<'PY'
 import json, sys, yaml
 dep = list(yaml.safe_load_all(open(sys.argv[1])))[0]
 tmpl = dep["spec"]["template"]
@@ -190,7 +193,7 @@ PY
 # The webhook must use the same config as aegisctl's default (built in) for the comparison: the deploy
 # config equals the built-in one (checked below), so the running server is fine.
 post "$T/review.json" "$T/review.out" >/dev/null
-expect_eq "aegisctl's template equals the webhook's patch applied by python3-jsonpatch" "$(python3 - "$T/dep.yaml" "$T/review.json" "$T/review.out" <<'PY'
+expect_eq "aegisctl's template equals the webhook's patch applied by python3-jsonpatch" "$("$PY" - "$T/dep.yaml" "$T/review.json" "$T/review.out" <<'PY'
 import base64, json, sys, yaml, jsonpatch
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
 src = list(yaml.safe_load_all(open(sys.argv[1].replace("dep.yaml", "dep.yaml"))))
@@ -201,7 +204,7 @@ print("ok" if got == want and len(docs) == 2 and docs[1]["kind"] == "Service" el
 PY
 )" ok
 expect_eq "aegisctl inject -o json matches its YAML" "$("$AEGIS_BIN/aegisctl" inject -f "$FIX/deployment.yaml" -o json |
-	python3 -c "
+	"$PY" -c "
 import json,sys,yaml
 objs=[]; dec=json.JSONDecoder(); s=sys.stdin.read(); i=0
 while i < len(s):
@@ -211,20 +214,20 @@ while i < len(s):
 print('ok' if objs==list(yaml.safe_load_all(open('$T/dep.yaml'))) else 'differ')")" ok
 expect_eq "aegisctl inject of its own output changes nothing" \
 	"$("$AEGIS_BIN/aegisctl" inject -f "$T/dep.yaml" 2>/dev/null | cmp -s - "$T/dep.yaml" && echo same)" same
-out=$(cat "$FIX/pod.yaml" | "$AEGIS_BIN/aegisctl" inject -f - | python3 -c "import sys,yaml; p=yaml.safe_load(sys.stdin); print([c['name'] for c in p['spec']['containers']], p['spec']['initContainers'][0]['args'])")
+out=$(cat "$FIX/pod.yaml" | "$AEGIS_BIN/aegisctl" inject -f - | "$PY" -c "import sys,yaml; p=yaml.safe_load(sys.stdin); print([c['name'] for c in p['spec']['containers']], p['spec']['initContainers'][0]['args'])")
 expect_eq "aegisctl inject -f - (a Pod from stdin)" "$out" "['sleep', 'aegis-proxy'] ['apply']"
-python3 -c "import json,yaml; p=json.load(open('$FIX/pod-bad-annotation.json'))['request']['object']; p['apiVersion']='v1'; print(yaml.safe_dump(p))" >"$T/bad.yaml"
+"$PY" -c "import json,yaml; p=json.load(open('$FIX/pod-bad-annotation.json'))['request']['object']; p['apiVersion']='v1'; print(yaml.safe_dump(p))" >"$T/bad.yaml"
 "$AEGIS_BIN/aegisctl" inject -f "$T/bad.yaml" >"$T/bad.out" 2>"$T/bad.err"
 expect_eq "aegisctl inject of a bad annotation exits 1" "$?" 1
 expect_match "... and names the annotation" "$(cat "$T/bad.err")" 'aegis.io/exclude-outbound-ports'
-python3 -c "import json,yaml; p=json.load(open('$FIX/pod-opted-out.json'))['request']['object']; print(yaml.safe_dump(p))" >"$T/out.yaml"
+"$PY" -c "import json,yaml; p=json.load(open('$FIX/pod-opted-out.json'))['request']['object']; print(yaml.safe_dump(p))" >"$T/out.yaml"
 "$AEGIS_BIN/aegisctl" inject -f "$T/out.yaml" >"$T/optout.out" 2>"$T/optout.err"
 expect_match "aegisctl inject says why an opted-out pod is left alone" "$(cat "$T/optout.err")" 'not injected: opted out'
 printf 'a: [1\n' >"$T/broken.yaml"
 expect_match "aegisctl inject of broken YAML names file:line" "$("$AEGIS_BIN/aegisctl" inject -f "$T/broken.yaml" 2>&1)" 'broken.yaml:2:1: YAML'
 
 # ---- 4. deploy/ ----
-expect_eq "deploy/: manifests" "$(python3 - "$SRC/deploy" <<'PY'
+expect_eq "deploy/: manifests" "$("$PY" - "$SRC/deploy" <<'PY'
 import glob, sys, yaml
 errs, objs = [], {}
 for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
@@ -270,7 +273,7 @@ need(cm == open(sys.argv[1] + "/config/inject.yaml").read(), "ConfigMap config.y
 print("; ".join(errs) if errs else "ok")
 PY
 )" ok
-python3 -c "import yaml; print(list(yaml.safe_load_all(open('$SRC/deploy/30-aegis-inject.yaml')))[0]['data']['config.yaml'], end='')" >"$T/cm.yaml"
+"$PY" -c "import yaml; print(list(yaml.safe_load_all(open('$SRC/deploy/30-aegis-inject.yaml')))[0]['data']['config.yaml'], end='')" >"$T/cm.yaml"
 expect_eq "the ConfigMap's config loads in aegis-inject (--check-config)" \
 	"$("$AEGIS_BIN/aegis-inject" --check-config --config "$T/cm.yaml" >/dev/null && echo ok)" ok
 expect_eq "the deploy config is the built-in default (aegisctl inject without --config matches the cluster)" \
@@ -295,7 +298,7 @@ else
 	# aegis-xds (no control plane runs here) and a certificate directory that exists.
 	mkdir -p "$T/certs"
 	chmod 0755 "$T" "$T/certs"
-	python3 - "$SRC/deploy/config/inject.yaml" "$T/pod-config.yaml" "$SRC/examples/mesh" "$T/certs" <<'PY'
+	"$PY" - "$SRC/deploy/config/inject.yaml" "$T/pod-config.yaml" "$SRC/examples/mesh" "$T/certs" <<'PY'
 import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 a = c["proxy"]["args"]
@@ -305,7 +308,7 @@ c["certificates"]["mountPath"] = sys.argv[4]
 yaml.safe_dump(c, open(sys.argv[2], "w"))
 PY
 	"$AEGIS_BIN/aegisctl" inject -f "$FIX/pod.yaml" --config "$T/pod-config.yaml" -o json >"$T/runpod.json"
-	python3 - "$T/runpod.json" "$T/run" <<'PY'
+	"$PY" - "$T/runpod.json" "$T/run" <<'PY'
 import json, os, re, sys
 pod = json.load(open(sys.argv[1]))
 env = {"POD_NAMESPACE": pod["metadata"].get("namespace", "default"), "POD_NAME": pod["metadata"]["name"]}

@@ -2,6 +2,10 @@
 # PID on exit, whatever happened; temporary files live under one directory removed on exit.
 set -uo pipefail
 
+# Debian's python3 (with python3-yaml, -jsonpatch, -protobuf from scripts/setup.sh) before any other on
+# PATH, such as a pyenv shim without those packages.
+export PATH="/usr/bin:$PATH"
+
 : "${AEGIS_SRC_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${AEGIS_BIN:=$AEGIS_SRC_DIR/build/bin}"
 AEGIS_TMP=$(mktemp -d /tmp/aegis-test.XXXXXX)

@@ -254,7 +254,7 @@ pod_demo() {
 		Exit the shell to remove the pod.
 
 	EOF
-	PS1="(aegis-pod) \\w# " pod_exec bash --norc -i
+	PATH="$POD_BIN:$PATH" PS1="(aegis-pod) \\w# " pod_exec bash --norc -i
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
