@@ -12,9 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aegis/container.h"
 #include "aegis/log.h"
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define IN_BUF           16384
 #define SECTION_NAME_MAX 32

@@ -69,10 +69,7 @@ static void upstream_metrics(void *user, struct aegis_metrics *m)
 	struct aegis_upstream *up = user;
 	struct aegis_upstream_stats st;
 	aegis_upstream_get_stats(up, &st);
-	static const struct {
-		const char *name, *help;
-		size_t off;
-	} counters[] = {
+	static const struct aegis_metric_field counters[] = {
 	        {"aegis_upstream_requests_total", "Queries accepted by the forwarder.",
 	         offsetof(struct aegis_upstream_stats, queries)},
 	        {"aegis_upstream_queries_total", "Upstream transactions started (one per deduplicated miss).",
@@ -95,12 +92,7 @@ static void upstream_metrics(void *user, struct aegis_metrics *m)
 	         "is not affected.",
 	         offsetof(struct aegis_upstream_stats, local_errors)},
 	};
-	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-		uint64_t v;
-		memcpy(&v, (const char *)&st + counters[i].off, sizeof(v));
-		aegis_metrics_family(m, counters[i].name, AEGIS_METRIC_COUNTER, counters[i].help);
-		aegis_metrics_uint(m, NULL, 0, v);
-	}
+	aegis_metrics_fields(m, counters, sizeof(counters) / sizeof(counters[0]), &st);
 	aegis_metrics_family(m, "aegis_upstream_inflight", AEGIS_METRIC_GAUGE,
 	                     "Outstanding forwarded queries.");
 	aegis_metrics_uint(m, NULL, 0, st.inflight);

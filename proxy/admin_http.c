@@ -1,12 +1,11 @@
 /* HTTP/1.1 request reader over http-parser: see admin_http.h. */
+#include "aegis/container.h"
 #include "admin_http.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static struct aegis_admin_http *of(http_parser *p)
 {

@@ -1,6 +1,7 @@
 /* DNS-side admin sections, metrics, readiness and lookup: see admin_sections.h. */
 #include "admin_sections.h"
 
+#include <stddef.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,28 +197,28 @@ static void dns_metrics(void *user, struct aegis_metrics *m)
 	                     "DNS queries received, by transport (answered, forwarded, dropped or pending).");
 	aegis_metrics_uint(m, &(struct aegis_metric_label){"transport", "udp"}, 1, st->queries_udp);
 	aegis_metrics_uint(m, &(struct aegis_metric_label){"transport", "tcp"}, 1, st->queries_tcp);
-	aegis_metrics_family(m, "aegis_dns_truncated_total", AEGIS_METRIC_COUNTER,
-	                     "Answers sent with TC=1 (too large for the client's UDP limit).");
-	aegis_metrics_uint(m, NULL, 0, st->truncated);
-	aegis_metrics_family(m, "aegis_dns_dropped_total", AEGIS_METRIC_COUNTER,
-	                     "Queries dropped: malformed, oversized, or lost to a full socket buffer.");
-	aegis_metrics_uint(m, NULL, 0, st->dropped);
-	aegis_metrics_family(
-	        m, "aegis_dns_forward_refused_total", AEGIS_METRIC_COUNTER,
-	        "Queries that needed forwarding while no forwarder was configured (answered REFUSED).");
-	aegis_metrics_uint(m, NULL, 0, st->forward_refused);
-	aegis_metrics_family(m, "aegis_dns_tcp_connections_accepted_total", AEGIS_METRIC_COUNTER,
-	                     "DNS TCP connections accepted.");
-	aegis_metrics_uint(m, NULL, 0, st->tcp_accepted);
-	aegis_metrics_family(m, "aegis_dns_tcp_connections_idle_closed_total", AEGIS_METRIC_COUNTER,
-	                     "DNS TCP connections closed by the idle timeout.");
-	aegis_metrics_uint(m, NULL, 0, st->tcp_closed_idle);
-	aegis_metrics_family(m, "aegis_dns_tcp_connections_rejected_total", AEGIS_METRIC_COUNTER,
-	                     "Times the DNS TCP listener paused at the connection cap.");
-	aegis_metrics_uint(m, NULL, 0, st->tcp_rejected);
-	aegis_metrics_family(m, "aegis_dns_table_swaps_total", AEGIS_METRIC_COUNTER,
-	                     "New tables swapped in by the DNS loop.");
-	aegis_metrics_uint(m, NULL, 0, st->table_swaps);
+	static const struct aegis_metric_field counters[] = {
+	        {"aegis_dns_truncated_total",
+	         "Answers sent with TC=1 (too large for the client's UDP limit).",
+	         offsetof(struct aegis_dns_server_stats, truncated)},
+	        {"aegis_dns_dropped_total",
+	         "Queries dropped: malformed, oversized, or lost to a full socket buffer.",
+	         offsetof(struct aegis_dns_server_stats, dropped)},
+	        {"aegis_dns_forward_refused_total",
+	         "Queries that needed forwarding while no forwarder was configured (answered REFUSED).",
+	         offsetof(struct aegis_dns_server_stats, forward_refused)},
+	        {"aegis_dns_tcp_connections_accepted_total", "DNS TCP connections accepted.",
+	         offsetof(struct aegis_dns_server_stats, tcp_accepted)},
+	        {"aegis_dns_tcp_connections_idle_closed_total",
+	         "DNS TCP connections closed by the idle timeout.",
+	         offsetof(struct aegis_dns_server_stats, tcp_closed_idle)},
+	        {"aegis_dns_tcp_connections_rejected_total",
+	         "Times the DNS TCP listener paused at the connection cap.",
+	         offsetof(struct aegis_dns_server_stats, tcp_rejected)},
+	        {"aegis_dns_table_swaps_total", "New tables swapped in by the DNS loop.",
+	         offsetof(struct aegis_dns_server_stats, table_swaps)},
+	};
+	aegis_metrics_fields(m, counters, sizeof(counters) / sizeof(counters[0]), st);
 	aegis_metrics_family(m, "aegis_dns_table_names", AEGIS_METRIC_GAUGE,
 	                     "Names (nodes) in the current table.");
 	aegis_metrics_uint(m, NULL, 0, t ? aegis_table_count(t) : 0);

@@ -15,12 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aegis/container.h"
 #include "aegis/log.h"
 #include "dns_policy.h" /* policy */
 #include "query_log.h"  /* policy */
 #include "upstream.h"
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define UDP_BUF     4096 /* a query larger than this is not a query we answer (MSG_TRUNC -> dropped) */
 #define TCP_OUT_MAX (256u * 1024u) /* answers queued on one connection before we stop reading it */

@@ -14,11 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aegis/container.h"
 #include "aegis/log.h"
 #include "aegis/resource_yaml.h"
 #include "aegis/vip.h"
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define DEBOUNCE_S     0.2
 #define WATCH_MAX_DIRS 4096

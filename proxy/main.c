@@ -17,6 +17,7 @@
 #include "admin_mesh.h"    /* admin */
 #include "admin_sections.h"
 #include "admin_xds.h" /* admin */
+#include "aegis/container.h"
 #include "aegis/log.h"
 #include "dns_policy.h" /* policy */
 #include "dns_search.h"
@@ -66,9 +67,6 @@ struct proxy {
 	struct aegis_routes_opts routes_opts;
 	/* end mesh */
 };
-
-/* policy */
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {

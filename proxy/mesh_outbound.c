@@ -11,13 +11,12 @@
 
 #include <openssl/err.h>
 
+#include "aegis/container.h"
 #include "aegis/log.h"
 #include "dns_server.h" /* aegis_sockaddr_str */
 #include "mesh_net.h"
 #include "mesh_outlier.h"
 #include "mesh_pipe.h"
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define MAX_ATTEMPTS     8
 #define HANDSHAKE_MS     5000

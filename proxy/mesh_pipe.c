@@ -5,6 +5,7 @@
  * for. Trying everything on every wake-up is what makes TLS simple here: an SSL_read may need the socket to
  * be writable and an SSL_write readable, and decrypted bytes may sit inside the SSL with nothing left on
  * the socket to wake us; a step that cannot progress costs one call that returns WANT_*. */
+#include "aegis/container.h"
 #include "mesh_pipe.h"
 
 #include <errno.h>
@@ -15,8 +16,6 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct side {
 	ev_io io;

@@ -244,3 +244,14 @@ int aegis_metrics_finish(struct aegis_metrics *m, const char **text, size_t *len
 	*len = m->len;
 	return 0;
 }
+
+void aegis_metrics_fields(struct aegis_metrics *m, const struct aegis_metric_field *fields, size_t n,
+                          const void *stats)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)stats + fields[i].off, sizeof(v));
+		aegis_metrics_family(m, fields[i].name, AEGIS_METRIC_COUNTER, fields[i].help);
+		aegis_metrics_uint(m, NULL, 0, v);
+	}
+}

@@ -52,6 +52,18 @@ void aegis_metrics_value(struct aegis_metrics *m, const struct aegis_metric_labe
 void aegis_metrics_uint(struct aegis_metrics *m, const struct aegis_metric_label *labels, size_t n_labels,
                         uint64_t value);
 
+/* A plain uint64_t counter kept in a stats struct, described for aegis_metrics_fields(). */
+struct aegis_metric_field {
+	const char *name;
+	const char *help;
+	size_t off; /* offsetof(the stats struct, the uint64_t field) */
+};
+
+/* Writes one unlabelled counter family per field, its value read from stats + off. For the stats
+ * structs of the DNS server and the forwarder, whose counters are all uint64_t. */
+void aegis_metrics_fields(struct aegis_metrics *m, const struct aegis_metric_field *fields, size_t n,
+                          const void *stats);
+
 /* One histogram of the open histogram family. counts[i] is the number of observations in bucket i
  * alone (NOT cumulative): bounds[i-1] < x <= bounds[i]; the last count, counts[n_bounds], is the
  * overflow bucket above the last bound. The writer emits the cumulative _bucket{le=...} series ending

@@ -36,6 +36,30 @@ static void test_counter_and_labels(void **state)
 	(void)state;
 }
 
+/* Counters described by offsetof tables (the DNS server's and the forwarder's stats): each field's own
+ * value under its own family, none read from a neighbour. */
+static void test_fields(void **state)
+{
+	struct stats {
+		uint64_t a;
+		uint32_t pad;
+		uint64_t b;
+	} st = {.a = 3, .pad = 99, .b = 18446744073709551615ull};
+	static const struct aegis_metric_field f[] = {
+	        {"aegis_a_total", "A.", offsetof(struct stats, a)},
+	        {"aegis_b_total", "B.", offsetof(struct stats, b)},
+	};
+	struct aegis_metrics m;
+	aegis_metrics_init(&m, 1 << 20);
+	aegis_metrics_fields(&m, f, 2, &st);
+	assert_string_equal(finish(&m),
+	                    "# HELP aegis_a_total A.\n# TYPE aegis_a_total counter\naegis_a_total 3\n"
+	                    "# HELP aegis_b_total B.\n# TYPE aegis_b_total counter\n"
+	                    "aegis_b_total 18446744073709551615\n");
+	aegis_metrics_free(&m);
+	(void)state;
+}
+
 static void test_escaping(void **state)
 {
 	struct aegis_metrics m;
@@ -186,6 +210,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_counter_and_labels),
+	        cmocka_unit_test(test_fields),
 	        cmocka_unit_test(test_escaping),
 	        cmocka_unit_test(test_number_forms),
 	        cmocka_unit_test(test_histogram_cumulative),
