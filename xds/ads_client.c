@@ -185,6 +185,16 @@ static void send_bytes(struct aegis_ads_client *c, uint8_t *buf, size_t len)
 
 /* ---- status ---- */
 
+static void mark_connected(struct aegis_ads_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->status.connected) {
+		c->status.connected = true;
+		c->status.connected_unix_ms = wall_ms();
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void status_update(struct aegis_ads_client *c, int t, size_t n_resources)
 {
 	pthread_mutex_lock(&c->lock);
@@ -204,11 +214,8 @@ static void status_update(struct aegis_ads_client *c, int t, size_t n_resources)
 	ts->n_nack = ct->n_nack;
 	ts->received = c->received[t];
 	ts->n_resources = n_resources;
-	if (!c->status.connected) {
-		c->status.connected = true;
-		c->status.connected_unix_ms = wall_ms();
-	}
 	pthread_mutex_unlock(&c->lock);
+	mark_connected(c);
 }
 
 /* ---- responses ---- */
@@ -469,6 +476,11 @@ static void stream_event(struct aegis_ads_client *c, void *tag, bool ok)
 		c->send_buf = NULL;
 		if (ok)
 			pump(c);
+	} else if (tag == &c->tag_start) {
+		/* The control plane answered with its headers: the stream is up, whether or not (or however
+		 * long it takes until) the first response is decoded. */
+		if (ok)
+			mark_connected(c);
 	} else if (tag == &c->tag_status) {
 		c->stream_done = true;
 		char *d = grpc_slice_to_c_string(c->st_details);

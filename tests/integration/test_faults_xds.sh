@@ -109,7 +109,7 @@ else
 	fail "died mid-push: 10k table not received after restart: [$(short "$P1" svc-9998.bench.example.com)]"
 fi
 echo "# aegis_xds_streams_total before the kill $streams0, now $(metric_sum "$A1" aegis_xds_streams_total)"
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	[ "$(metric_sum "$A1" aegis_xds_connected)" = 1 ] && break
 	sleep 0.1
 done
