@@ -42,6 +42,7 @@ LOAD_CORE = "0"
 PORTS = {
     "aegis": 25301, "unbound": 25302, "nsd": 25303, "knot": 25304, "echo": 25305,
     "dnsdist-cache": 25306, "unbound-fwd": 25307, "upstream-nsd": 25308, "aegis-cache": 25309,
+    "aegis-base": 25311,
 }
 ADMIN_PORT = 25310
 
@@ -53,7 +54,7 @@ CACHE_PEERS = ["dnsdist-cache", "unbound-fwd"]
 LABEL = {
     "aegis": "Aegis (table)", "unbound": "unbound local-data", "nsd": "NSD", "knot": "Knot",
     "echo": "echo floor", "aegis-cache": "Aegis (cache)", "dnsdist-cache": "dnsdist packet cache",
-    "unbound-fwd": "unbound forwarding cache",
+    "unbound-fwd": "unbound forwarding cache", "aegis-base": "Aegis, baseline build (--aegis-base)",
 }
 
 STARTED = []  # every Server started, for cleanup
@@ -390,10 +391,10 @@ def make_server(name, n, gen, tmp, args, upstream_port=None):
     d = os.path.join(tmp, "%s-%d" % (name, n))
     os.makedirs(d, exist_ok=True)
     zone = os.path.join(gen, "bench.example.com-%d.zone" % n)
-    if name == "aegis":
+    if name in ("aegis", "aegis-base"):
         write(os.path.join(d, "resolv.conf"),
               "search bench.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5\n")
-        argv = [args.aegis, "--config", os.path.join(gen, "aegis-%d" % n), "--dns-listen", "127.0.0.1:%d" % port,
+        argv = [args.aegis if name == "aegis" else args.aegis_base, "--config", os.path.join(gen, "aegis-%d" % n), "--dns-listen", "127.0.0.1:%d" % port,
                 "--admin", "127.0.0.1:%d" % ADMIN_PORT, "--namespace", "bench",
                 "--resolv-conf", os.path.join(d, "resolv.conf"), "--no-watch", "--log-level", "info"]
         return Server(name, argv, port, d)
@@ -818,6 +819,7 @@ def main():
     ap.add_argument("--sat-seconds", type=int, default=8)
     ap.add_argument("--cap-seconds", type=int, default=8)
     ap.add_argument("--aegis", required=True)
+    ap.add_argument("--aegis-base", help="a second aegis-proxy (e.g. before a change), run as server aegis-base")
     ap.add_argument("--echo", required=True)
     ap.add_argument("--table-cost", help="table_cost binary")
     ap.add_argument("--table-cost-sizes", default="10000,100000")
@@ -973,6 +975,13 @@ def main():
           % ((", both at nice %d" % args.nice) if args.nice else ""), "",
           table_md(st, servers, args.fixed_qps), "",
           "### Ratios (Aegis vs peers)", "", ratios_md(st, "aegis", [p for p in PEERS if p in servers]), ""]
+    if "aegis" in st and "aegis-base" in st:
+        a, b = st["aegis"], st["aegis-base"]
+        md += ["### Aegis against the baseline build (same run)", "",
+               "- CPU µs/query at the fixed load: %s vs %s = **%s×**; at saturation %s vs %s; qps at 50%% of a core %s vs %s" % (
+                   fmt(a["fix_us"], "%.2f"), fmt(b["fix_us"], "%.2f"),
+                   fmt(a["fix_us"] / b["fix_us"] if a["fix_us"] and b["fix_us"] else None, "%.2f"),
+                   fmt(a["sat_us"], "%.2f"), fmt(b["sat_us"], "%.2f"), fmt(a["cap_qps"], "%.0f"), fmt(b["cap_qps"], "%.0f")), ""]
     if results["mem"]:
         sizes = [x for x in args.mem_sizes.split(",") if x]
         md += ["## Memory after start + one pass of queries (VmRSS / VmHWM / Pss in MiB, summed over the server's processes)", "",
@@ -993,12 +1002,13 @@ def main():
         md.append("")
     if results["table_cost"]:
         md += ["## Table build cost (bench/table_cost: aegis_yaml_load_paths + aegis_table_build; best of 3, one run at 1M)", "",
-               "| names | table nodes | YAML load ms | table build ms | table bytes | bytes per name | bytes per node | peak RSS MiB |",
-               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "| names | table nodes | YAML load ms | table build ms | table bytes | bytes per name | bytes per node | peak RSS MiB | lookup hit / miss ns |",
+               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for t in results["table_cost"]:
-            md.append("| %d | %d | %.0f | %.0f | %d | %.0f | %.0f | %.1f |" % (
+            md.append("| %d | %d | %.0f | %.0f | %d | %.0f | %.0f | %.1f | %s |" % (
                 t["names"], t["nodes"], t["load_ms"], t["build_ms"], t["table_bytes"], t["bytes_per_name"],
-                t["bytes_per_node"], t["peak_rss_kib"] / 1024))
+                t["bytes_per_node"], t["peak_rss_kib"] / 1024,
+                "%.0f / %.0f" % (t["hit_ns"], t["miss_ns"]) if "hit_ns" in t else "-"))
         if "aegis" in results["mem"]:
             md += ["", "aegis-proxy start to first answer: " + ", ".join(
                 "%s names %.2f s" % (n, m["ready_s"]) for n, m in sorted(results["mem"]["aegis"].items(), key=lambda kv: int(kv[0])))]

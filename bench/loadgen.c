@@ -8,6 +8,10 @@
  * in flight (late, duplicated) is ignored.
  *
  * Usage: loadgen -s ADDR -p PORT -d FILE [-n PASSES] [-l SECONDS] [-w WINDOW] [-b BATCH] [-t TIMEOUT_MS]
+ *                [-S SOCKETS]
+ * -S sends from SOCKETS sockets (distinct source ports), a batch each in turn: a server with
+ * SO_REUSEPORT workers (aegis-proxy --dns-workers) spreads queries over its workers by the 4-tuple, so one
+ * source port would load one worker only.
  * It prints the same summary lines as dnsperf ("Queries sent:", "Queries completed:", "Queries lost:",
  * "Response codes:", "Run time (s):", "Queries per second:", "Average Latency (s):"), so that
  * bench/bench.py reads both the same way.
@@ -108,10 +112,10 @@ static int build(const char *name, const char *type, struct query *q)
 int main(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1", *file = NULL;
-	int port = 53, passes = 1, window = 256, batch = 32;
+	int port = 53, passes = 1, window = 256, batch = 32, n_socks = 1;
 	double seconds = 10, timeout = 1.0;
 	int opt;
-	while ((opt = getopt(argc, argv, "s:p:d:n:l:w:b:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:d:n:l:w:b:t:S:")) != -1) {
 		switch (opt) {
 		case 's': addr = optarg; break;
 		case 'p': port = num(optarg, 1, 65535); break;
@@ -121,6 +125,7 @@ int main(int argc, char **argv)
 		case 'w': window = num(optarg, 1, 65536); break;
 		case 'b': batch = num(optarg, 1, 1024); break;
 		case 't': timeout = atof(optarg) / 1000.0; break;
+		case 'S': n_socks = num(optarg, 1, 64); break;
 		default:
 			fprintf(stderr,
 			        "usage: %s -s ADDR -p PORT -d FILE [-n PASSES] [-l SECONDS] [-w WINDOW] "
@@ -130,7 +135,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (file == NULL || port < 1 || window < 1 || window > 65536 || batch < 1 || batch > MAX_BATCH ||
-	    passes < 1) {
+	    passes < 1 || n_socks < 1) {
 		fprintf(stderr, "loadgen: need -d FILE; 1 <= -w <= 65536, 1 <= -b <= %d, -n >= 1\n",
 		        MAX_BATCH);
 		return 2;
@@ -176,14 +181,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: bad address %s (IPv4 only)\n", addr);
 		return 2;
 	}
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
-		perror("loadgen: socket/connect");
-		return 1;
+	int fds[64];
+	struct pollfd pfds[64];
+	for (int i = 0; i < n_socks; i++) {
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+			perror("loadgen: socket/connect");
+			return 1;
+		}
+		int bufsz = 4 << 20;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+		fds[i] = fd;
+		pfds[i] = (struct pollfd){.fd = fd, .events = POLLIN};
 	}
-	int bufsz = 4 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	int turn = 0;
 
 	struct slot *slots = calloc((size_t)window, sizeof(*slots));
 	int *free_list = malloc((size_t)window * sizeof(int));
@@ -238,7 +250,8 @@ int main(int argc, char **argv)
 			k++;
 		}
 		if (k > 0) {
-			int s = sendmmsg(fd, tx, (unsigned)k, 0);
+			int s = sendmmsg(fds[turn], tx, (unsigned)k, 0);
+			turn = turn + 1 == n_socks ? 0 : turn + 1;
 			if (s < 0)
 				s = 0;
 			/* Unsent ones go back to the free list (their slots were never in flight). */
@@ -253,12 +266,12 @@ int main(int argc, char **argv)
 
 		/* Take every answer that is there. */
 		int got = 0;
-		for (;;) {
+		for (int sk = 0; sk < n_socks; sk++) {
 			for (int i = 0; i < batch; i++)
 				rxiov[i].iov_len = sizeof(rxbuf[i]);
-			int r = recvmmsg(fd, rx, (unsigned)batch, MSG_DONTWAIT, NULL);
+			int r = recvmmsg(fds[sk], rx, (unsigned)batch, MSG_DONTWAIT, NULL);
 			if (r <= 0)
-				break;
+				continue;
 			double tr = now_s();
 			for (int i = 0; i < r; i++) {
 				if (rx[i].msg_len < 12 || !(rxbuf[i][2] & 0x80))
@@ -279,8 +292,8 @@ int main(int argc, char **argv)
 				completed++;
 			}
 			got += r;
-			if (r < batch)
-				break;
+			if (r == batch)
+				sk--; /* more may be waiting on this socket */
 		}
 
 		/* Expire lost queries every 10 ms. */
@@ -296,8 +309,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (got == 0 && (k == 0 || n_free == 0)) {
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-			poll(&pfd, 1, 1);
+			poll(pfds, (nfds_t)n_socks, 1);
 		}
 	}
 	double end = now_s();
@@ -324,6 +336,6 @@ int main(int argc, char **argv)
 	printf("  Queries per second:   %.6f\n\n", run > 0 ? (double)completed / run : 0);
 	printf("  Average Latency (s):  %.6f (min %.6f, max %.6f)\n",
 	       completed ? lat_sum / (double)completed : 0, completed ? lat_min : 0, lat_max);
-	printf("  Window: %d, batch: %d\n", window, batch);
+	printf("  Window: %d, batch: %d, sockets: %d\n", window, batch, n_socks);
 	return 0;
 }

@@ -5,7 +5,8 @@
 # Method and figures: bench/README.md. Not part of the test suite.
 #
 #   bench/run.sh [--names N] [--big] [--rounds R] [--cache] [--perf] [--quick] [--fixed-qps Q]
-#                [--servers a,b,...] [--nice N] [--skip-setup] [--skip-build]
+#                [--servers a,b,...] [--nice N] [--skip-setup] [--skip-build] [--build-dir DIR]
+#                [--aegis-base PATH]
 #
 #   --names N       table size for the timed runs (default 10000)
 #   --big           100k names for the timed runs; memory at 1k/10k/100k; table cost at 10k/100k/1M
@@ -21,7 +22,10 @@
 #   --nice N        nice value of the servers and load generators (default -10: ahead of other work on
 #                   a shared machine; 0 to turn off)
 #   --skip-setup    do not run scripts/setup.sh bench (packages already installed)
-#   --skip-build    use build-bench as it is
+#   --skip-build    use the build directory as it is
+#   --build-dir DIR build directory (default build-bench; relative to the repository)
+#   --aegis-base P  also run the aegis-proxy binary P as server "aegis-base" (a build from before a
+#                   change), side by side with Aegis in the same rounds and memory passes
 #
 # Only loopback traffic; every load is bounded (dnsperf -n and -l); every server is a foreground child
 # pinned to core 1 with its configuration in a temporary directory, stopped by PID when its turn ends.
@@ -42,6 +46,8 @@ nice=-10
 servers=aegis,unbound,nsd,knot,echo
 skip_setup=0
 skip_build=0
+build_dir=build-bench
+aegis_base=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--names) names=$2; shift ;;
@@ -55,7 +61,9 @@ while [ $# -gt 0 ]; do
 	--servers) servers=$2; shift ;;
 	--skip-setup) skip_setup=1 ;;
 	--skip-build) skip_build=1 ;;
-	-h|--help) sed -n '2,27p' "$self"; exit 0 ;;
+	--build-dir) build_dir=$2; shift ;;
+	--aegis-base) aegis_base=$(readlink -f "$2"); shift ;;
+	-h|--help) sed -n '2,31p' "$self"; exit 0 ;;
 	*) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -99,10 +107,10 @@ for d in $daemons; do
 done
 
 # ---- 2. build ------------------------------------------------------------------------------------------
-BUILD=$ROOT/build-bench
+BUILD=$ROOT/$build_dir
 if [ "$skip_build" = 0 ]; then
-	say "building Aegis (Release) in build-bench"
-	if ! bash scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DAEGIS_TESTS=OFF; then
+	say "building Aegis (Release) in $build_dir"
+	if ! bash scripts/build.sh "$build_dir" -DCMAKE_BUILD_TYPE=Release -DAEGIS_TESTS=OFF; then
 		# The tree is shared with work in progress: a broken unrelated program must not stop the bench.
 		say "WARNING: the full build failed; building only what the bench needs (aegis-proxy, libraries)"
 		cmake --build "$BUILD" -j"$(nproc)" --target aegis-proxy aegis_dns aegis_config aegis_common
@@ -151,6 +159,11 @@ if [ "$quick" = 1 ]; then
 fi
 perf_arg=()
 [ "$perf" = 1 ] && perf_arg=(--perf)
+base_arg=()
+if [ -n "$aegis_base" ]; then
+	base_arg=(--aegis-base "$aegis_base")
+	case ",$servers," in *",aegis-base,"*) ;; *) servers="$servers,aegis-base" ;; esac
+fi
 pidfile=$(mktemp /tmp/aegis-bench-pids.XXXXXX)
 driver=
 cleanup() {
@@ -175,6 +188,6 @@ python3 bench/bench.py --gen "$GEN" --names "$names" --mem-sizes "$mem_sizes" --
 	--servers "$servers" --fixed-qps "$fixed_qps" --aegis "$AEGIS" --echo "$OUT/bin/echo_floor" \
 	--loadgen "$OUT/bin/loadgen" --nice "$nice" \
 	--out "$OUT" --pid-file "$pidfile" --command "bench/run.sh${orig_args:+ $orig_args}" \
-	"${table_cost_arg[@]}" "${cache_arg[@]}" "${perf_arg[@]}" "${timing[@]}" &
+	"${table_cost_arg[@]}" "${cache_arg[@]}" "${perf_arg[@]}" "${base_arg[@]}" "${timing[@]}" &
 driver=$!
 wait "$driver"

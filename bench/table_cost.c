@@ -7,7 +7,10 @@
  *   names (ServiceEntry hosts), nodes (table nodes: A/AAAA names, SRV, PTR), load_ms and build_ms (the
  *   fastest of the repeats), table_bytes (aegis_table_bytes), bytes_per_name, bytes_per_node,
  *   rss_base_kib (before loading), peak_rss_kib (VmHWM at the end) and rss_after_kib (VmRSS with only the
- *   last table alive, the YAML config freed).
+ *   last table alive, the YAML config freed), then hit_ns and miss_ns: nanoseconds per aegis_table_find
+ *   of every ServiceEntry host in a shuffled order (hits) and of the same names with their first byte
+ *   changed (misses), the best of 5 passes. The lookup is the answer path's hot spot; these two figures
+ *   are how a change to the table's layout is judged.
  * Run it once per size, as its own process, so that the peak is that size's peak.
  *
  * Built by bench/run.sh against the static libraries of the bench build tree (not part of the suite). */
@@ -18,6 +21,7 @@
 
 #include "aegis/resource_yaml.h"
 #include "aegis/vip.h"
+#include "dns_name.h"
 #include "dns_table.h"
 
 static double now_ms(void)
@@ -45,6 +49,65 @@ static long status_kib(const char *key)
 	return v;
 }
 
+/* Every ServiceEntry host (wildcards skipped) as a lower-case wire name, 256 bytes apart. */
+static uint8_t *collect_names(const struct aegis_config *cfg, size_t *count)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_service_entries; i++)
+		n += cfg->service_entries[i].n_hosts;
+	uint8_t *v = malloc(n * 256 + 1);
+	if (v == NULL)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->n_service_entries; i++) {
+		for (size_t h = 0; h < cfg->service_entries[i].n_hosts; h++) {
+			const char *host = cfg->service_entries[i].hosts[h];
+			if (host[0] == '*')
+				continue;
+			int len = aegis_dns_name_from_str(host, v + k * 256 + 1);
+			if (len <= 1)
+				continue;
+			v[k * 256] = (uint8_t)len;
+			k++;
+		}
+	}
+	*count = k;
+	return v;
+}
+
+/* ns per lookup over names (shuffled with a fixed seed), best of 5; miss changes the first label byte. */
+static double time_lookups(const struct aegis_table *t, uint8_t *names, size_t count, bool miss,
+                           size_t *found)
+{
+	uint64_t x = 42;
+	for (size_t i = count; i > 1; i--) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		size_t j = (size_t)(x >> 33) % i;
+		uint8_t tmp[256];
+		memcpy(tmp, names + (i - 1) * 256, 256);
+		memcpy(names + (i - 1) * 256, names + j * 256, 256);
+		memcpy(names + j * 256, tmp, 256);
+	}
+	double best = 1e300;
+	for (int pass = 0; pass < 5; pass++) {
+		size_t hits = 0;
+		double t0 = now_ms();
+		for (size_t i = 0; i < count; i++) {
+			uint8_t *nm = names + i * 256;
+			if (miss)
+				nm[2] ^= 0x40;
+			hits += aegis_table_find(t, nm + 1, nm[0]) != NULL;
+			if (miss)
+				nm[2] ^= 0x40;
+		}
+		double dt = now_ms() - t0;
+		if (dt < best)
+			best = dt;
+		*found = hits;
+	}
+	return count ? best * 1e6 / (double)count : 0.0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || argc > 3) {
@@ -59,6 +122,8 @@ int main(int argc, char **argv)
 	double best_load = 1e300, best_build = 1e300;
 	struct aegis_table *table = NULL;
 	size_t names = 0;
+	uint8_t *lookup_names = NULL;
+	size_t n_lookup = 0;
 	for (int r = 0; r < repeat; r++) {
 		struct aegis_diag diag = {0};
 		struct aegis_config *cfg = NULL;
@@ -85,6 +150,8 @@ int main(int argc, char **argv)
 		names = 0;
 		for (size_t i = 0; i < cfg->n_service_entries; i++)
 			names += cfg->service_entries[i].n_hosts;
+		if (lookup_names == NULL)
+			lookup_names = collect_names(cfg, &n_lookup);
 		aegis_config_free(cfg);
 		aegis_vip_alloc_free(vips);
 		/* Keep the previous table alive until the new one is built, as a reload does. */
@@ -95,13 +162,24 @@ int main(int argc, char **argv)
 		if (t2 - t1 < best_build)
 			best_build = t2 - t1;
 	}
+	long rss_after = status_kib("VmRSS");
+	size_t hits = 0, misses = 0;
+	double hit_ns = lookup_names ? time_lookups(table, lookup_names, n_lookup, false, &hits) : 0.0;
+	double miss_ns = lookup_names ? time_lookups(table, lookup_names, n_lookup, true, &misses) : 0.0;
+	free(lookup_names);
+	if (hits != n_lookup || misses != 0) {
+		fprintf(stderr, "table_cost: lookups found %zu of %zu names, %zu misses\n", hits, n_lookup,
+		        misses);
+		return 1;
+	}
 	size_t bytes = aegis_table_bytes(table);
 	size_t nodes = aegis_table_count(table);
 	printf("names=%zu nodes=%zu load_ms=%.1f build_ms=%.1f table_bytes=%zu bytes_per_name=%.1f "
-	       "bytes_per_node=%.1f rss_base_kib=%ld peak_rss_kib=%ld rss_after_kib=%ld\n",
+	       "bytes_per_node=%.1f rss_base_kib=%ld peak_rss_kib=%ld rss_after_kib=%ld hit_ns=%.1f "
+	       "miss_ns=%.1f\n",
 	       names, nodes, best_load, best_build, bytes, names ? (double)bytes / (double)names : 0.0,
-	       nodes ? (double)bytes / (double)nodes : 0.0, rss_base, status_kib("VmHWM"),
-	       status_kib("VmRSS"));
+	       nodes ? (double)bytes / (double)nodes : 0.0, rss_base, status_kib("VmHWM"), rss_after, hit_ns,
+	       miss_ns);
 	aegis_table_unref(table);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "aegis/model.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "aegis/limits.h"
 
@@ -19,4 +20,17 @@ void aegis_config_free(struct aegis_config *cfg)
 		return;
 	aegis_arena_free(&cfg->arena);
 	free(cfg);
+}
+
+const struct aegis_workload_entry *aegis_config_pod_of(const struct aegis_config *cfg, const char *ns,
+                                                       const char *addr, const char *pod)
+{
+	for (size_t i = 0; i < cfg->n_workload_entries; i++) {
+		const struct aegis_workload_entry *we = &cfg->workload_entries[i];
+		if (strcmp(we->meta.namespace_, ns) != 0)
+			continue;
+		if (strcmp(we->spec.address, addr) == 0 || (pod[0] && strcmp(we->meta.name, pod) == 0))
+			return we;
+	}
+	return NULL;
 }

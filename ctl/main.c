@@ -31,7 +31,7 @@ struct ctl {
 
 static const char *const sections[] = {"dns",       "search",  "config", "listeners", "server",
                                        "upstreams", "cache",   "xds",    "routes",    "clusters",
-                                       "endpoints", "secrets", "all"};
+                                       "endpoints", "secrets", "hbone",  "all"};
 
 static void usage(FILE *f)
 {
@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	        "       aegisctl inject -f FILE|- [--config FILE] [-o yaml|json]   (manual sidecar "
 	        "injection)\n"
 	        "SECTION: dns search config listeners server upstreams cache xds routes clusters endpoints\n"
-	        "         secrets all\n"
+	        "         secrets hbone all\n"
 	        "--admin defaults to 127.0.0.1:15000; in a cluster run it inside the pod:\n"
 	        "  kubectl exec POD -c aegis-proxy -- aegisctl proxy-config dns\n");
 }

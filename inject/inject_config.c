@@ -12,14 +12,12 @@
 
 #include "inject_int.h"
 
-/* The default readiness probe. The admin endpoint (and its /healthz/ready) listens on 127.0.0.1 only, and the
- * kubelet's httpGet probes connect to the pod IP from the node, so they cannot reach it; exposing the admin
- * port on the pod IP would publish /logging and /config_dump to the cluster. An exec probe runs inside the
- * sidecar's network namespace instead: bash's /dev/tcp and `read` are builtins, so it needs nothing but
- * /bin/bash from the image and works as UID 1337 on a read-only root. See docs/inject.md. */
-#define READY_SCRIPT                                                                                         \
-	"exec 3<>/dev/tcp/127.0.0.1/15000 && printf 'GET /healthz/ready HTTP/1.0\\r\\n\\r\\n' >&3 && "       \
-	"read -r _ code _ <&3 && [ \"$code\" = 200 ]"
+/* The default readiness probe: the kubelet's httpGet to the sidecar's status port (aegis-proxy
+ * --status-listen 0.0.0.0:15021, Istio's status port), which answers /healthz/ready and /healthz/live and
+ * nothing else; the admin endpoint stays on 127.0.0.1:15000. The patcher keeps that port out of the inbound
+ * capture (inject_patch.c), so the probe reaches the sidecar even when inbound traffic is captured. See
+ * docs/inject.md. */
+#define STATUS_PORT 15021
 
 static char *sdup(const char *s)
 {
@@ -36,18 +34,21 @@ int aegis_inject_config_init(struct aegis_inject_config *c)
 	c->cert_mount_path = sdup("/etc/aegis/certs");
 	c->cert_secret_prefix = sdup("aegis-identity-");
 	c->cert_optional = true;
-	c->proxy_args = json_pack("[ssssssssss]", "--xds-address", "aegis-xds.aegis-system.svc:15010",
+	c->proxy_args = json_pack("[ssssssssssss]", "--xds-address", "aegis-xds.aegis-system.svc:15010",
 	                          "--namespace", "$(POD_NAMESPACE)", "--dns-listen", "127.0.0.1:15053",
-	                          "--dns-listen", "[::1]:15053", "--cert-dir", "/etc/aegis/certs");
+	                          "--dns-listen", "[::1]:15053", "--cert-dir", "/etc/aegis/certs",
+	                          "--status-listen", "0.0.0.0:15021");
 	c->iptables_args = json_array();
 	c->proxy_resources = json_pack("{s:{s:s, s:s}, s:{s:s}}", "requests", "cpu", "50m", "memory", "32Mi",
 	                               "limits", "memory", "256Mi");
 	c->init_resources = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "requests", "cpu", "10m", "memory",
 	                              "16Mi", "limits", "cpu", "100m", "memory", "64Mi");
-	c->readiness_probe = json_pack("{s:{s:[sss]}, s:i, s:i, s:i, s:i}", "exec", "command", "/bin/bash",
-	                               "-c", READY_SCRIPT, "initialDelaySeconds", 1, "periodSeconds", 5,
-	                               "timeoutSeconds", 2, "failureThreshold", 3);
-	c->ports = json_pack("[{s:s, s:i, s:s}]", "name", "hbone", "containerPort", 15008, "protocol", "TCP");
+	c->readiness_probe = json_pack("{s:{s:s, s:i}, s:i, s:i, s:i, s:i}", "httpGet", "path",
+	                               "/healthz/ready", "port", STATUS_PORT, "initialDelaySeconds", 1,
+	                               "periodSeconds", 5, "timeoutSeconds", 2, "failureThreshold", 3);
+	c->ports = json_pack("[{s:s, s:i, s:s}, {s:s, s:i, s:s}]", "name", "hbone", "containerPort", 15008,
+	                     "protocol", "TCP", "name", "http-status", "containerPort", STATUS_PORT,
+	                     "protocol", "TCP");
 	if (!c->image || !c->image_pull_policy || !c->cert_mount_path || !c->cert_secret_prefix ||
 	    !c->proxy_args || !c->iptables_args || !c->proxy_resources || !c->init_resources ||
 	    !c->readiness_probe || !c->ports) {

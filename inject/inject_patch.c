@@ -87,8 +87,9 @@ static int append_str(json_t *arr, const char *s)
 	return json_array_append_new(arr, json_string(s)) == 0 ? 0 : AEGIS_ENOMEM;
 }
 
-/* aegis-iptables' arguments: "apply", the configured ones, then the pod's overrides. With no annotation and
- * the default config this is exactly `aegis-iptables apply`, the command tests/lib/pod.sh runs. */
+/* aegis-iptables' arguments: "apply", the configured ones, then the pod's overrides, and the readiness
+ * probe's httpGet port excluded from inbound capture. With no annotation and the default config this is
+ * `aegis-iptables apply --exclude-inbound-ports=15021`. */
 static int iptables_args(const struct aegis_inject_config *c, const json_t *annots, json_t **out,
                          struct aegis_diag *diag)
 {
@@ -122,6 +123,11 @@ static int iptables_args(const struct aegis_inject_config *c, const json_t *anno
 		if (append_str(args, opt) != 0)
 			goto out;
 	}
+	/* The kubelet probes the sidecar's httpGet port (the status port, 15021) from the node: inbound
+	 * capture must leave it alone, as istio-iptables does for 15021 (docs/inject.md). */
+	json_int_t pp =
+	        json_integer_value(json_object_get(json_object_get(c->readiness_probe, "httpGet"), "port"));
+	int probe_port = pp >= 1 && pp <= 65535 ? (int)pp : 0;
 	static const struct {
 		const char *annot, *opt;
 	} lists[] = {
@@ -142,7 +148,20 @@ static int iptables_args(const struct aegis_inject_config *c, const json_t *anno
 		if (rc != 0)
 			goto out;
 		rc = AEGIS_ENOMEM;
-		snprintf(opt, sizeof(opt), "%s%s", lists[i].opt, ports);
+		/* aegis-iptables takes the last --exclude-inbound-ports: the probe port joins this list. */
+		if (i == 1 && probe_port != 0)
+			snprintf(opt, sizeof(opt), "%s%s,%d", lists[i].opt, ports, probe_port);
+		else
+			snprintf(opt, sizeof(opt), "%s%s", lists[i].opt, ports);
+		if (append_str(args, opt) != 0)
+			goto out;
+		if (i == 1)
+			probe_port = 0;
+	}
+	if (probe_port != 0) {
+		char opt[64];
+		snprintf(opt, sizeof(opt), "--exclude-inbound-ports=%d", probe_port);
+		rc = AEGIS_ENOMEM;
 		if (append_str(args, opt) != 0)
 			goto out;
 	}

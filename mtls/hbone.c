@@ -16,11 +16,11 @@ struct hstream {
 	struct hstream *prev, *next; /* every stream of the session, so free() can release them */
 	int32_t id;
 	void *user;
-	uint8_t *buf; /* AEGIS_HBONE_STREAM_OUTBUF bytes, allocated on the first write */
-	size_t off, len;
-	bool eof;         /* the application half-closed: END_STREAM once buf is empty */
-	bool deferred;    /* the data provider is waiting for bytes */
-	bool established; /* 200 sent or received: DATA may flow */
+	uint8_t *buf;      /* a ring of AEGIS_HBONE_STREAM_OUTBUF bytes, allocated on the first write */
+	size_t head, used; /* where the oldest byte is, how many are buffered */
+	bool eof;          /* the application half-closed: END_STREAM once buf is empty */
+	bool deferred;     /* the data provider is waiting for bytes */
+	bool established;  /* 200 sent or received: DATA may flow */
 	bool have_method_connect;
 	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
 	int status;
@@ -82,16 +82,22 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t leng
 	(void)s;
 	(void)id;
 	(void)user;
-	size_t n = st->established ? st->len - st->off : 0;
+	size_t n = st->established ? st->used : 0;
 	if (n > length)
 		n = length;
 	if (n > 0) {
-		memcpy(buf, st->buf + st->off, n);
-		st->off += n;
-		if (st->off == st->len)
-			st->off = st->len = 0;
+		size_t first = AEGIS_HBONE_STREAM_OUTBUF - st->head;
+		if (first > n)
+			first = n;
+		memcpy(buf, st->buf + st->head, first);
+		if (n > first)
+			memcpy(buf + first, st->buf, n - first);
+		st->head = (st->head + n) % AEGIS_HBONE_STREAM_OUTBUF;
+		st->used -= n;
+		if (st->used == 0)
+			st->head = 0;
 	}
-	if (st->established && st->len == 0 && st->eof) {
+	if (st->established && st->used == 0 && st->eof) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		return (ssize_t)n;
 	}
@@ -381,16 +387,19 @@ ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data
 		return AEGIS_EINVAL;
 	if (st->buf == NULL && (st->buf = malloc(AEGIS_HBONE_STREAM_OUTBUF)) == NULL)
 		return AEGIS_ENOMEM;
-	if (st->off > 0 && st->len == AEGIS_HBONE_STREAM_OUTBUF) {
-		memmove(st->buf, st->buf + st->off, st->len - st->off);
-		st->len -= st->off;
-		st->off = 0;
-	}
-	size_t room = AEGIS_HBONE_STREAM_OUTBUF - st->len;
+	/* A ring: everything write_room() reports is taken in this one call, wrapped or not. */
+	size_t room = AEGIS_HBONE_STREAM_OUTBUF - st->used;
 	if (len > room)
 		len = room;
-	memcpy(st->buf + st->len, data, len);
-	st->len += len;
+	size_t tail = (st->head + st->used) % AEGIS_HBONE_STREAM_OUTBUF;
+	size_t first = AEGIS_HBONE_STREAM_OUTBUF - tail;
+	if (first > len)
+		first = len;
+	if (first > 0)
+		memcpy(st->buf + tail, data, first);
+	if (len > first)
+		memcpy(st->buf, data + first, len - first);
+	st->used += len;
 	if (len > 0)
 		resume(h, st);
 	return (ssize_t)len;
@@ -401,7 +410,7 @@ size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id)
 	const struct hstream *st = stream_of(h, id);
 	if (st == NULL || st->eof)
 		return 0;
-	return AEGIS_HBONE_STREAM_OUTBUF - (st->len - st->off);
+	return AEGIS_HBONE_STREAM_OUTBUF - st->used;
 }
 
 void aegis_hbone_shutdown(struct aegis_hbone *h, int32_t id)

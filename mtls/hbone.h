@@ -80,8 +80,9 @@ int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, void *
  * status ends the stream. Returns 0 or AEGIS_EINVAL (no such stream). */
 int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *stream_user) AEGIS_WUR;
 
-/* Queues up to len bytes of the application's data on stream id; returns how many were taken (0 when
- * the stream's buffer is full: wait for the peer's window), or a negative aegis_err. */
+/* Queues up to len bytes of the application's data on stream id; returns how many were taken, which is
+ * min(len, aegis_hbone_write_room()) (0 when the stream's buffer is full: wait for the peer's window),
+ * or a negative aegis_err. */
 ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len);
 /* Room left in the stream's buffer (0 for an unknown stream). */
 size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id);

@@ -92,6 +92,27 @@ bool aegis_mtls_id_match(const char *id, const char *pattern)
 	return strcmp(id, pattern) == 0;
 }
 
+/* ALPN on the server side: "h2" when the client offers it (HBONE, ztunnel's client); a client that offers
+ * nothing or something else gets no ALPN and the handshake goes on (the legacy direct path on 15006). */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int l = in[i];
+		if (i + 1 + l > inlen)
+			break;
+		if (l == 2 && in[i + 1] == 'h' && in[i + 2] == '2') {
+			*out = in + i + 1;
+			*outlen = 2;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + l;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
 /* Builds a context from dir: TLS 1.3 only, peer certificate required and verified against root-cert.pem. */
 static SSL_CTX *build_ctx(const char *dir, char *own_id, size_t own_len, char *err, size_t err_len)
 {
@@ -134,6 +155,7 @@ static SSL_CTX *build_ctx(const char *dir, char *own_id, size_t own_len, char *e
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 4);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	/* Both ends are ours: no renegotiation exists in 1.3; tickets are issued so reconnects resume. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -272,6 +294,12 @@ void aegis_mtls_note_failure(struct aegis_mtls *m, SSL *ssl, const char *what)
 		m->stats.handshake_errors++;
 		AEGIS_LOG(AEGIS_LOG_WARN, "mtls handshake failed", LKV_S("conn", what), LKV_S("error", err));
 	}
+}
+
+void aegis_mtls_note_timeout(struct aegis_mtls *m, const char *what)
+{
+	m->stats.handshake_timeouts++;
+	AEGIS_LOG(AEGIS_LOG_WARN, "mtls handshake timed out", LKV_S("conn", what));
 }
 
 void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out)

@@ -24,13 +24,14 @@
 struct aegis_mtls;
 
 struct aegis_mtls_stats {
-	uint64_t reloads;          /* successful rotations after the initial load */
-	uint64_t reload_errors;    /* rotations refused (the old context kept serving) */
-	uint64_t handshakes_ok;    /* peers that passed every check */
-	uint64_t peer_expired;     /* certificate expired or not yet valid */
-	uint64_t peer_untrusted;   /* not signed by root-cert.pem, or no certificate */
-	uint64_t peer_wrong_id;    /* trusted, but not the identity we expected */
-	uint64_t handshake_errors; /* anything else (protocol, version, I/O) */
+	uint64_t reloads;            /* successful rotations after the initial load */
+	uint64_t reload_errors;      /* rotations refused (the old context kept serving) */
+	uint64_t handshakes_ok;      /* peers that passed every check */
+	uint64_t peer_expired;       /* certificate expired or not yet valid */
+	uint64_t peer_untrusted;     /* not signed by root-cert.pem, or no certificate */
+	uint64_t peer_wrong_id;      /* trusted, but not the identity we expected */
+	uint64_t handshake_errors;   /* anything else (protocol, version, I/O) */
+	uint64_t handshake_timeouts; /* the peer stalled (sent nothing, or stopped mid-handshake) */
 };
 
 /* Loads cert_dir. Returns 0 and *out, or an aegis_err with diag saying which file and why. */
@@ -66,6 +67,9 @@ int aegis_mtls_check_peer(struct aegis_mtls *m, SSL *ssl, const char *const *exp
 /* After a failed handshake: classifies (expired / untrusted / other) from the verify result, logs and
  * counts it. */
 void aegis_mtls_note_failure(struct aegis_mtls *m, SSL *ssl, const char *what);
+
+/* A handshake that did not complete within the caller's limit: logs and counts it (reason "timeout"). */
+void aegis_mtls_note_timeout(struct aegis_mtls *m, const char *what);
 
 void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out);
 

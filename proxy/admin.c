@@ -63,6 +63,7 @@ struct aegis_admin {
 	void *ready_user;
 	aegis_admin_lookup_fn lookup_fn;
 	void *lookup_user;
+	bool status_only; /* the status port: health checks only */
 };
 
 /* ---- responses ---- */
@@ -372,7 +373,7 @@ static void index_page(struct aegis_admin *a, struct aegis_admin_response *r)
 	         "aegis-proxy %s admin\n"
 	         "  GET  /config_dump[?resource=SECTION][&name=FILTER]\n"
 	         "  GET  /stats/prometheus\n"
-	         "  GET  /healthz/ready\n"
+	         "  GET  /healthz/ready, /healthz/live\n"
 	         "  GET  /logging, POST /logging?level=LEVEL\n"
 	         "  GET  /dns/lookup?name=NAME[&type=TYPE]\n",
 	         AEGIS_VERSION);
@@ -386,7 +387,7 @@ struct route {
 
 static const struct route routes[] = {
         {"/", false},       {"/config_dump", false}, {"/stats/prometheus", false}, {"/healthz/ready", false},
-        {"/logging", true}, {"/dns/lookup", false},
+        {"/logging", true}, {"/dns/lookup", false},  {"/healthz/live", false},
 };
 
 void aegis_admin_handle(struct aegis_admin *a, const struct aegis_admin_http_req *req,
@@ -399,8 +400,14 @@ void aegis_admin_handle(struct aegis_admin *a, const struct aegis_admin_http_req
 		if (strcmp(req->path, routes[i].path) == 0)
 			rt = &routes[i];
 	}
+	/* The status port answers health checks only: the kubelet reaches it from outside the pod, so
+	 * nothing that shows or changes the proxy's state may be there. */
+	if (a->status_only && rt != NULL && rt != &routes[3] && rt != &routes[6])
+		rt = NULL;
 	if (rt == NULL) {
-		set_text(resp, 404, "not found: see / for the endpoints\n");
+		set_text(resp, 404,
+		         a->status_only ? "not found: GET /healthz/ready or /healthz/live\n"
+		                        : "not found: see / for the endpoints\n");
 		return;
 	}
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
@@ -420,6 +427,8 @@ void aegis_admin_handle(struct aegis_admin *a, const struct aegis_admin_http_req
 		ready(a, resp);
 	else if (rt == &routes[4])
 		logging(a, req, resp);
+	else if (rt == &routes[6])
+		set_text(resp, 200, "live\n"); /* the loop is running: it answered */
 	else
 		lookup(a, req->query, resp);
 }
@@ -455,6 +464,11 @@ int aegis_admin_add_metrics(struct aegis_admin *a, aegis_admin_metrics_fn fn, vo
 		return AEGIS_ELIMIT;
 	a->metrics[a->n_metrics++] = (struct metrics_fn){fn, user};
 	return 0;
+}
+
+void aegis_admin_set_status_only(struct aegis_admin *a)
+{
+	a->status_only = true;
 }
 
 void aegis_admin_set_ready(struct aegis_admin *a, aegis_admin_ready_fn fn, void *user)

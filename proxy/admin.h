@@ -53,6 +53,12 @@ typedef int (*aegis_admin_lookup_fn)(void *user, const char *name, const char *t
 int aegis_admin_new(struct ev_loop *loop, const struct sockaddr_storage *addr,
                     struct aegis_admin **out) AEGIS_WUR;
 
+/* Turns a into a status port (--status-listen): it answers GET/HEAD /healthz/ready (the readiness
+ * callback) and /healthz/live (200 while the loop runs), and 404 for every other path, so that it can
+ * listen where the kubelet reaches it without exposing the admin endpoint. Call right after
+ * aegis_admin_new(). */
+void aegis_admin_set_status_only(struct aegis_admin *a);
+
 /* Closes the listener and every connection. No callback fires afterwards. NULL is a no-op. */
 void aegis_admin_free(struct aegis_admin *a);
 

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "dns_server.h"
+#include "dnssec.h" /* dnssec */
 
 static const char *const health_names[] = {"up", "down", "probing"};
 
@@ -167,11 +168,34 @@ static void cache_metrics(void *user, struct aegis_metrics *m)
 	aegis_metrics_uint(m, &neg, 1, st.neg_bytes);
 }
 
+/* dnssec: validation results (docs/security.md) */
+static void dnssec_metrics(void *user, struct aegis_metrics *m)
+{
+	struct aegis_dnssec_stats st;
+	aegis_dnssec_get_stats(user, &st);
+	aegis_metrics_family(m, "aegis_dnssec_validations_total", AEGIS_METRIC_COUNTER,
+	                     "Forwarded answers validated, by DNSSEC result.");
+	for (int r = 0; r < AEGIS_DNSSEC_N_RESULTS; r++) {
+		struct aegis_metric_label l = {"result",
+		                               aegis_dnssec_result_name((enum aegis_dnssec_result)r)};
+		aegis_metrics_uint(m, &l, 1, st.results[r]);
+	}
+	aegis_metrics_family(m, "aegis_dnssec_fetches_total", AEGIS_METRIC_COUNTER,
+	                     "DNSKEY and DS queries the validator sent through the forwarder.");
+	aegis_metrics_uint(m, NULL, 0, st.fetches);
+	aegis_metrics_family(m, "aegis_dnssec_key_cache_entries", AEGIS_METRIC_GAUGE,
+	                     "Validated DNSKEY/DS sets and zone-cut proofs held by the validator.");
+	aegis_metrics_uint(m, NULL, 0, st.key_entries);
+}
+
 int aegis_admin_forward_register(struct aegis_admin *a, struct aegis_upstream *up, struct aegis_cache *cache)
 {
 	int rc = 0;
 	if (up != NULL && ((rc = aegis_admin_add_section(a, "upstreams", dump_upstreams, up)) != 0 ||
 	                   (rc = aegis_admin_add_metrics(a, upstream_metrics, up)) != 0))
+		return rc;
+	if (up != NULL && aegis_upstream_dnssec(up) != NULL &&
+	    (rc = aegis_admin_add_metrics(a, dnssec_metrics, aegis_upstream_dnssec(up))) != 0) /* dnssec */
 		return rc;
 	if (cache != NULL && ((rc = aegis_admin_add_section(a, "cache", dump_cache, cache)) != 0 ||
 	                      (rc = aegis_admin_add_metrics(a, cache_metrics, cache)) != 0))

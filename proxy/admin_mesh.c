@@ -1,5 +1,6 @@
 /* Mesh admin sections and metrics: see admin_mesh.h. */
 #include "admin_mesh.h"
+#include "mesh_hbone.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -228,6 +229,31 @@ static json_t *dump_secrets(void *user, const char *filter)
 	                 list);
 }
 
+static void hbone_conn_json(void *user, const struct aegis_mesh_hbone_conn_info *c)
+{
+	json_array_append_new(user, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:f,s:f,s:s}", "direction",
+	                                      c->inbound ? "inbound" : "outbound", "peer", c->peer,
+	                                      "peer_identity", c->peer_identity, "state", c->state, "streams",
+	                                      (json_int_t)c->streams, "draining", c->draining, "age_s",
+	                                      c->age_s, "idle_s", c->idle_s, "expected", c->expected));
+}
+
+/* The HBONE connections: the outbound pool and what peers opened to our 15008. */
+static json_t *dump_hbone(void *user, const char *filter)
+{
+	const struct aegis_admin_mesh_ctx *x = user;
+	json_t *list = json_array();
+	(void)filter;
+	if (x->hbone == NULL)
+		return json_pack("{s:b,s:o}", "have_hbone", false, "connections", list);
+	aegis_mesh_hbone_foreach(x->hbone, hbone_conn_json, list);
+	struct aegis_mesh_hbone_stats st;
+	aegis_mesh_hbone_stats(x->hbone, &st);
+	return json_pack("{s:b,s:I,s:I,s:o}", "have_hbone", true, "streams_outbound",
+	                 (json_int_t)st.streams_active[AEGIS_MESH_HBONE_OUT], "streams_inbound",
+	                 (json_int_t)st.streams_active[AEGIS_MESH_HBONE_IN], "connections", list);
+}
+
 static void counter(struct aegis_metrics *m, const char *name, const char *help, uint64_t v)
 {
 	aegis_metrics_family(m, name, AEGIS_METRIC_COUNTER, help);
@@ -242,9 +268,10 @@ static void mtls_metrics(struct aegis_metrics *m, struct aegis_mtls *mtls)
 	        st.handshakes_ok);
 	aegis_metrics_family(m, "aegis_mtls_handshake_failures_total", AEGIS_METRIC_COUNTER,
 	                     "mTLS handshakes refused, by reason.");
-	static const char *const reasons[] = {"expired", "untrusted", "wrong_identity", "error"};
-	const uint64_t v[] = {st.peer_expired, st.peer_untrusted, st.peer_wrong_id, st.handshake_errors};
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const reasons[] = {"expired", "untrusted", "wrong_identity", "error", "timeout"};
+	const uint64_t v[] = {st.peer_expired, st.peer_untrusted, st.peer_wrong_id, st.handshake_errors,
+	                      st.handshake_timeouts};
+	for (size_t i = 0; i < 5; i++) {
 		struct aegis_metric_label l = {"reason", reasons[i]};
 		aegis_metrics_uint(m, &l, 1, v[i]);
 	}
@@ -340,6 +367,61 @@ static void inbound_metrics(struct aegis_metrics *m, struct aegis_mesh_inbound *
 	        "Inbound connections with nothing listening on the application port.", st.local_failures);
 }
 
+/* One sample per direction (outbound = our pool's client connections, inbound = the 15008 listener). */
+static void per_dir(struct aegis_metrics *m, const char *name, enum aegis_metric_type type, const char *help,
+                    const uint64_t v[2])
+{
+	aegis_metrics_family(m, name, type, help);
+	struct aegis_metric_label l = {"direction", "outbound"};
+	aegis_metrics_uint(m, &l, 1, v[0]);
+	l.value = "inbound";
+	aegis_metrics_uint(m, &l, 1, v[1]);
+}
+
+static void hbone_metrics(struct aegis_metrics *m, struct aegis_mesh_hbone *hb)
+{
+	struct aegis_mesh_hbone_stats st;
+	aegis_mesh_hbone_stats(hb, &st);
+	per_dir(m, "aegis_hbone_connections_opened_total", AEGIS_METRIC_COUNTER,
+	        "HBONE mTLS connections established (handshake and identity check passed).", st.conns_opened);
+	per_dir(m, "aegis_hbone_connections_open", AEGIS_METRIC_GAUGE, "HBONE mTLS connections open now.",
+	        st.conns_open);
+	per_dir(m, "aegis_hbone_streams_opened_total", AEGIS_METRIC_COUNTER,
+	        "HBONE CONNECT streams established (answered 200).", st.streams_opened);
+	per_dir(m, "aegis_hbone_streams_active", AEGIS_METRIC_GAUGE, "HBONE CONNECT streams open now.",
+	        st.streams_active);
+	aegis_metrics_family(m, "aegis_hbone_connect_failures_total", AEGIS_METRIC_COUNTER,
+	                     "HBONE CONNECTs that failed, by answer (none: reset, lost or timed out first).");
+	static const char *const status[AEGIS_MESH_HBONE_N_FAIL] = {"400", "503", "other", "none"};
+	static const char *const dirs[2] = {"outbound", "inbound"};
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t i = 0; i < AEGIS_MESH_HBONE_N_FAIL; i++) {
+			struct aegis_metric_label l[2] = {{"direction", dirs[d]}, {"status", status[i]}};
+			aegis_metrics_uint(m, l, 2, st.connect_failures[d][i]);
+		}
+	}
+	aegis_metrics_family(m, "aegis_hbone_pings_total", AEGIS_METRIC_COUNTER,
+	                     "HBONE keepalive PINGs by result (timeout: the connection was closed).");
+	struct aegis_metric_label l = {"result", "sent"};
+	aegis_metrics_uint(m, &l, 1, st.pings_sent);
+	l.value = "acked";
+	aegis_metrics_uint(m, &l, 1, st.pings_acked);
+	l.value = "timeout";
+	aegis_metrics_uint(m, &l, 1, st.ping_timeouts);
+	counter(m, "aegis_hbone_idle_closes_total", "HBONE connections closed after idling without streams.",
+	        st.pool_idle_closes);
+	aegis_metrics_family(m, "aegis_hbone_stream_resets_total", AEGIS_METRIC_COUNTER,
+	                     "HBONE streams ended abruptly, by reason (docs/mesh.md).");
+	static const char *const reasons[AEGIS_MESH_HBONE_N_RESET] = {"peer_reset", "app_error",  "buffer",
+	                                                              "idle",       "connection", "internal"};
+	for (size_t d = 0; d < 2; d++) {
+		for (size_t i = 0; i < AEGIS_MESH_HBONE_N_RESET; i++) {
+			struct aegis_metric_label rl[2] = {{"direction", dirs[d]}, {"reason", reasons[i]}};
+			aegis_metrics_uint(m, rl, 2, st.stream_resets[d][i]);
+		}
+	}
+}
+
 static void mesh_metrics(void *user, struct aegis_metrics *m)
 {
 	struct aegis_admin_mesh_ctx *x = user;
@@ -349,6 +431,8 @@ static void mesh_metrics(void *user, struct aegis_metrics *m)
 		outbound_metrics(m, x);
 	if (x->inbound != NULL)
 		inbound_metrics(m, x->inbound);
+	if (x->hbone != NULL)
+		hbone_metrics(m, x->hbone);
 }
 
 int aegis_admin_mesh_register(struct aegis_admin *a, struct aegis_admin_mesh_ctx *ctx)
@@ -358,6 +442,7 @@ int aegis_admin_mesh_register(struct aegis_admin *a, struct aegis_admin_mesh_ctx
 	    (rc = aegis_admin_add_section(a, "clusters", dump_clusters, ctx)) != 0 ||
 	    (rc = aegis_admin_add_section(a, "endpoints", dump_endpoints, ctx)) != 0 ||
 	    (rc = aegis_admin_add_section(a, "secrets", dump_secrets, ctx)) != 0 ||
+	    (rc = aegis_admin_add_section(a, "hbone", dump_hbone, ctx)) != 0 ||
 	    (rc = aegis_admin_add_metrics(a, mesh_metrics, ctx)) != 0)
 		return rc;
 	return 0;

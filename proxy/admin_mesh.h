@@ -25,7 +25,8 @@ struct aegis_admin_mesh_ctx {
 	const char *cert_dir;
 };
 
-/* Registers the four sections and the metrics function. Returns 0 or an aegis_err from the registry. */
+/* Registers the sections (routes, clusters, endpoints, secrets, hbone) and the metrics function. Returns 0 or
+ * an aegis_err from the registry. */
 int aegis_admin_mesh_register(struct aegis_admin *a, struct aegis_admin_mesh_ctx *ctx) AEGIS_WUR;
 
 #endif

@@ -71,28 +71,31 @@ static json_t *node_json(const struct aegis_dns_node *nd, const char *pres)
 	json_object_set_new(o, "kind", json_string(nd->kind < 5 ? kind_names[nd->kind] : "?"));
 	json_t *addrs = json_array();
 	for (unsigned i = 0; i < nd->n_a; i++)
-		json_array_append_new(addrs, addr_json(AF_INET, nd->a + 4 * i));
+		json_array_append_new(addrs, addr_json(AF_INET, aegis_node_a(nd) + 4 * i));
 	for (unsigned i = 0; i < nd->n_aaaa; i++)
-		json_array_append_new(addrs, addr_json(AF_INET6, nd->aaaa + 16 * i));
+		json_array_append_new(addrs, addr_json(AF_INET6, aegis_node_aaaa(nd) + 16 * i));
 	json_object_set_new(o, "addresses", addrs);
 	if (nd->n_srv > 0) {
 		json_t *srv = json_array();
 		for (unsigned i = 0; i < nd->n_srv; i++) {
-			const struct aegis_dns_srv *s = &nd->srv[i];
-			json_array_append_new(srv, json_pack("{s:i,s:i,s:i,s:o}", "priority", s->priority,
-			                                     "weight", s->weight, "port", s->port, "target",
-			                                     name_json(s->target.name, s->target.len)));
+			struct aegis_dns_srv s = aegis_node_srv(nd, i);
+			json_array_append_new(srv, json_pack("{s:i,s:i,s:i,s:o}", "priority", s.priority,
+			                                     "weight", s.weight, "port", s.port, "target",
+			                                     name_json(s.target.name, s.target.len)));
 		}
 		json_object_set_new(o, "srv", srv);
 	}
 	if (nd->n_ptr > 0) {
 		json_t *ptr = json_array();
-		for (unsigned i = 0; i < nd->n_ptr; i++)
-			json_array_append_new(ptr, name_json(nd->ptr[i].name, nd->ptr[i].len));
+		for (unsigned i = 0; i < nd->n_ptr; i++) {
+			struct aegis_dns_name pn = aegis_node_ptr(nd, i);
+			json_array_append_new(ptr, name_json(pn.name, pn.len));
+		}
 		json_object_set_new(o, "ptr", ptr);
 	}
-	if (nd->cname.len > 0)
-		json_object_set_new(o, "cname", name_json(nd->cname.name, nd->cname.len));
+	struct aegis_dns_name cn = aegis_node_cname(nd);
+	if (cn.len > 0)
+		json_object_set_new(o, "cname", name_json(cn.name, cn.len));
 	return o;
 }
 
@@ -108,7 +111,8 @@ static json_t *dump_dns(void *user, const char *filter)
 		size_t off = 0;
 		if (nd->kind == AEGIS_NODE_WILDCARD)
 			off = (size_t)snprintf(pres, sizeof(pres), "*.");
-		if (aegis_dns_name_to_str(nd->name.name, nd->name.len, pres + off, sizeof(pres) - off) < 0)
+		if (aegis_dns_name_to_str(aegis_node_name(nd).name, nd->name_len, pres + off,
+		                          sizeof(pres) - off) < 0)
 			continue;
 		if (!name_matches(pres, filter))
 			continue;

@@ -37,7 +37,7 @@ static unsigned put_records(struct aegis_wire_writer *w, const struct aegis_answ
 	unsigned written = 0;
 	uint32_t ttl = ctx->ttl;
 	if (qtype == AEGIS_TYPE_A || qtype == AEGIS_TYPE_AAAA) {
-		const uint8_t *addrs = qtype == AEGIS_TYPE_A ? n->a : n->aaaa;
+		const uint8_t *addrs = qtype == AEGIS_TYPE_A ? aegis_node_a(n) : aegis_node_aaaa(n);
 		unsigned count = qtype == AEGIS_TYPE_A ? n->n_a : n->n_aaaa;
 		size_t alen = qtype == AEGIS_TYPE_A ? 4 : 16;
 		unsigned start = count ? ctx->rotor % count : 0;
@@ -50,16 +50,16 @@ static unsigned put_records(struct aegis_wire_writer *w, const struct aegis_answ
 	} else if (qtype == AEGIS_TYPE_SRV) {
 		unsigned start = n->n_srv ? ctx->rotor % n->n_srv : 0;
 		for (unsigned i = 0; i < n->n_srv && written < AEGIS_DNS_MAX_RRS_PER_ANSWER; i++) {
-			const struct aegis_dns_srv *s = &n->srv[(start + i) % n->n_srv];
-			if (!aegis_wire_rr_srv(w, 0, owner_off, ttl, s->priority, s->weight, s->port,
-			                       s->target.name, s->target.len))
+			struct aegis_dns_srv s = aegis_node_srv(n, (start + i) % n->n_srv);
+			if (!aegis_wire_rr_srv(w, 0, owner_off, ttl, s.priority, s.weight, s.port,
+			                       s.target.name, s.target.len))
 				break;
 			written++;
 		}
 	} else if (qtype == AEGIS_TYPE_PTR) {
 		for (unsigned i = 0; i < n->n_ptr && written < AEGIS_DNS_MAX_RRS_PER_ANSWER; i++) {
-			if (!aegis_wire_rr_name(w, 0, owner_off, AEGIS_TYPE_PTR, ttl, n->ptr[i].name,
-			                        n->ptr[i].len, NULL))
+			struct aegis_dns_name p = aegis_node_ptr(n, i);
+			if (!aegis_wire_rr_name(w, 0, owner_off, AEGIS_TYPE_PTR, ttl, p.name, p.len, NULL))
 				break;
 			written++;
 		}
@@ -74,8 +74,8 @@ static void put_srv_additionals(struct aegis_wire_writer *w, const struct aegis_
                                 const struct aegis_dns_node *n)
 {
 	for (unsigned i = 0; i < n->n_srv; i++) {
-		const struct aegis_dns_node *t =
-		        aegis_table_find(ctx->table, n->srv[i].target.name, n->srv[i].target.len);
+		struct aegis_dns_name tn = aegis_node_srv(n, i).target;
+		const struct aegis_dns_node *t = aegis_table_find(ctx->table, tn.name, tn.len);
 		if (t == NULL || t->kind != AEGIS_NODE_HOST)
 			continue;
 		size_t save_len = w->len;
@@ -84,11 +84,11 @@ static void put_srv_additionals(struct aegis_wire_writer *w, const struct aegis_
 		memcpy(save_counts, w->buf + 6, 6);
 		bool ok = true;
 		for (unsigned k = 0; ok && k < t->n_a; k++)
-			ok = aegis_wire_rr_addr_owner(w, 2, t->name.name, t->name.len, AEGIS_TYPE_A, ctx->ttl,
-			                              t->a + 4 * k, 4);
+			ok = aegis_wire_rr_addr_owner(w, 2, tn.name, tn.len, AEGIS_TYPE_A, ctx->ttl,
+			                              aegis_node_a(t) + 4 * k, 4);
 		for (unsigned k = 0; ok && k < t->n_aaaa; k++)
-			ok = aegis_wire_rr_addr_owner(w, 2, t->name.name, t->name.len, AEGIS_TYPE_AAAA,
-			                              ctx->ttl, t->aaaa + 16 * k, 16);
+			ok = aegis_wire_rr_addr_owner(w, 2, tn.name, tn.len, AEGIS_TYPE_AAAA, ctx->ttl,
+			                              aegis_node_aaaa(t) + 16 * k, 16);
 		if (!ok) {
 			/* All of a target's addresses or none of them: a partial set would look complete. */
 			w->len = save_len;
@@ -194,8 +194,8 @@ enum aegis_answer_action aegis_answer(const struct aegis_answer_ctx *ctx, const 
 			goto truncate;
 	}
 	if (n->kind == AEGIS_NODE_CNAME) {
-		if (!aegis_wire_rr_name(&w, 0, owner, AEGIS_TYPE_CNAME, ctx->ttl, n->cname.name, n->cname.len,
-		                        NULL))
+		struct aegis_dns_name cn = aegis_node_cname(n);
+		if (!aegis_wire_rr_name(&w, 0, owner, AEGIS_TYPE_CNAME, ctx->ttl, cn.name, cn.len, NULL))
 			goto truncate;
 	} else {
 		put_records(&w, ctx, n, q->qtype, owner);

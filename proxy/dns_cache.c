@@ -38,6 +38,7 @@ struct entry {
 	uint16_t opt_off, opt_len; /* the OPT record, for truncated answers; opt_len 0 = none */
 	uint8_t kind;
 	bool prefetch_reported;
+	bool secure; /* DNSSEC validated (dnssec: reported as AEGIS_CACHE_F_SECURE) */
 	/* The key without its name: the stored message holds the lower-case name at offset 12, so
 	 * comparing there saves 256 bytes per entry. */
 	uint8_t klen, kflags;
@@ -475,6 +476,8 @@ int aegis_cache_lookup(struct aegis_cache *c, const uint8_t *query, size_t qlen,
 
 	if (e->kind == NEG)
 		*flags |= AEGIS_CACHE_F_NEGATIVE;
+	if (e->secure)
+		*flags |= AEGIS_CACHE_F_SECURE;
 	if (stale) {
 		*flags |= AEGIS_CACHE_F_STALE;
 		c->st.stale_hits++;
@@ -572,7 +575,7 @@ static void make_room(struct aegis_cache *c, struct lru *l, size_t need)
 }
 
 static int store(struct aegis_cache *c, const struct aegis_dns_question_key *key, const uint8_t *m,
-                 size_t len, uint64_t now_ms)
+                 size_t len, uint64_t now_ms, bool secure)
 {
 	if (key->flags & AEGIS_CACHE_KEY_NOCACHE)
 		return AEGIS_EINVAL;
@@ -620,6 +623,7 @@ static int store(struct aegis_cache *c, const struct aegis_dns_question_key *key
 	e->opt_off = (uint16_t)p.opt_off;
 	e->opt_len = (uint16_t)p.opt_len;
 	e->kind = (uint8_t)kind;
+	e->secure = secure;
 	e->klen = key->len;
 	e->kflags = key->flags;
 	e->qtype = key->qtype;
@@ -668,7 +672,13 @@ static int store(struct aegis_cache *c, const struct aegis_dns_question_key *key
 int aegis_cache_store(struct aegis_cache *c, const struct aegis_dns_question_key *key, const uint8_t *answer,
                       size_t len, uint64_t now_ms)
 {
-	int rc = store(c, key, answer, len, now_ms);
+	return aegis_cache_store_secure(c, key, answer, len, now_ms, false);
+}
+
+int aegis_cache_store_secure(struct aegis_cache *c, const struct aegis_dns_question_key *key,
+                             const uint8_t *answer, size_t len, uint64_t now_ms, bool secure)
+{
+	int rc = store(c, key, answer, len, now_ms, secure);
 	if (rc < 0)
 		c->st.rejected++;
 	else

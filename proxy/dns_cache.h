@@ -89,6 +89,8 @@ void aegis_cache_free(struct aegis_cache *c);
 #define AEGIS_CACHE_F_PREFETCH                                                                               \
 	0x04u /* less than prefetch_pct of the TTL left: refresh it now (reported once) */
 #define AEGIS_CACHE_F_TRUNCATED 0x08u /* did not fit outcap: header + question (+ OPT) with TC=1 */
+/* dnssec: stored as DNSSEC-validated secure (aegis_cache_store_secure) */
+#define AEGIS_CACHE_F_SECURE 0x10u
 
 /* Answers query (the client's bytes; key from aegis_cache_key_from_query on the same bytes) from the
  * cache. On a hit writes the answer into out[0..outcap) with the client's ID, RD and question case,
@@ -110,6 +112,11 @@ int aegis_cache_lookup(struct aegis_cache *c, const uint8_t *query, size_t qlen,
  * until the new one fits. */
 int aegis_cache_store(struct aegis_cache *c, const struct aegis_dns_question_key *key, const uint8_t *answer,
                       size_t len, uint64_t now_ms) AEGIS_WUR;
+
+/* The same, with the entry's DNSSEC status: secure entries report AEGIS_CACHE_F_SECURE on every hit, so
+ * the forwarder sets AD without validating again; every other entry (aegis_cache_store) never does. */
+int aegis_cache_store_secure(struct aegis_cache *c, const struct aegis_dns_question_key *key,
+                             const uint8_t *answer, size_t len, uint64_t now_ms, bool secure) AEGIS_WUR;
 
 /* Drops every entry (counters other than entries/bytes are kept). */
 void aegis_cache_clear(struct aegis_cache *c);

@@ -227,7 +227,7 @@ void aegis_search_match(const struct aegis_search *s, const struct aegis_table *
 	}
 	n = short_form(s, t, lname, len - 1, offs, nl);
 	if (n != NULL) {
-		set_alias(m, n, n->name.name, n->name.len - 1u);
+		set_alias(m, n, aegis_node_name(n).name, n->name_len - 1u);
 		return;
 	}
 	uint8_t buf[AEGIS_DNS_NAME_BUF];
@@ -243,7 +243,7 @@ void aegis_search_match(const struct aegis_search *s, const struct aegis_table *
 		if (n == NULL)
 			n = short_form(s, t, lname, xlen, offs, xl);
 		if (n != NULL) {
-			set_alias(m, n, n->name.name, n->name.len - 1u);
+			set_alias(m, n, aegis_node_name(n).name, n->name_len - 1u);
 			return;
 		}
 		/* Under a wildcard the target is X itself (the asked labels): a name with "*" in it would be

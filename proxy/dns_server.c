@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -70,6 +72,15 @@ struct origin {
 	struct tcp_conn *conn; /* NULL for UDP */
 };
 
+/* --dns-workers: one more server on its own thread and loop (see dns_server.h). */
+struct dns_worker {
+	struct aegis_dns_server *srv;
+	struct ev_loop *loop;
+	ev_async stop;
+	pthread_t thread;
+	bool running;
+};
+
 struct aegis_dns_server {
 	struct ev_loop *loop;
 	struct aegis_dns_server_opts opts;
@@ -104,6 +115,10 @@ struct aegis_dns_server {
 	uint8_t rx_buf[AEGIS_DNS_UDP_BATCH][UDP_BUF];
 	uint8_t tx_buf[AEGIS_DNS_UDP_BATCH][AEGIS_DNS_EDNS_MAX];
 	uint8_t tcp_answer[AEGIS_DNS_TCP_MAX + 2];
+	/* workers: on the first server only (workers[0] is unused: the first server is worker 0) */
+	struct dns_worker *workers;
+	unsigned n_workers; /* 1 + the extra ones */
+	struct aegis_dns_server_stats sum;
 };
 
 int aegis_sockaddr_parse(const char *s, uint16_t def_port, struct sockaddr_storage *out)
@@ -807,6 +822,11 @@ static void swap_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 void aegis_dns_server_post_table(struct aegis_dns_server *srv, struct aegis_table *t)
 {
+	/* Every worker gets its own reference and swaps on its own loop; none waits for another. */
+	for (unsigned i = 1; i < srv->n_workers; i++) {
+		aegis_table_ref(t);
+		aegis_dns_server_post_table(srv->workers[i].srv, t);
+	}
 	struct aegis_table *prev = atomic_exchange(&srv->pending, t);
 	aegis_table_unref(prev); /* superseded before the loop saw it */
 	ev_async_send(srv->loop, &srv->swap);
@@ -817,9 +837,140 @@ const struct aegis_table *aegis_dns_server_table(const struct aegis_dns_server *
 	return srv->table;
 }
 
+_Static_assert(sizeof(struct aegis_dns_server_stats) % sizeof(uint64_t) == 0,
+               "the stats are summed as an array of uint64_t");
+
 const struct aegis_dns_server_stats *aegis_dns_server_stats(const struct aegis_dns_server *srv)
 {
-	return &srv->stats;
+	if (srv->n_workers <= 1)
+		return &srv->stats;
+	/* The workers' counters are read while their threads write them: each is one aligned 64-bit word,
+	 * so a read sees an old or a new value, never a torn one (the header's "slightly stale"). */
+	struct aegis_dns_server *w = (struct aegis_dns_server *)srv;
+	const size_t n = sizeof(w->sum) / sizeof(uint64_t);
+	uint64_t *sum = (uint64_t *)(void *)&w->sum;
+	memcpy(sum, &srv->stats, sizeof(w->sum));
+	for (unsigned k = 1; k < srv->n_workers; k++) {
+		const volatile uint64_t *ws =
+		        (const volatile uint64_t *)(const void *)&srv->workers[k].srv->stats;
+		for (size_t i = 0; i < n; i++)
+			sum[i] += ws[i];
+	}
+	w->sum.table_swaps = srv->stats.table_swaps; /* a swap is one event, whatever the worker count */
+	return &w->sum;
+}
+
+/* ---- workers ---- */
+
+static void worker_stop_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+	(void)w;
+	(void)revents;
+}
+
+static void *worker_main(void *arg)
+{
+	struct dns_worker *w = arg;
+	ev_run(w->loop, 0);
+	return NULL;
+}
+
+int aegis_dns_server_add_workers(struct aegis_dns_server *srv, unsigned n)
+{
+	if (n <= 1)
+		return 0;
+	if (srv->n_workers > 1 || n > AEGIS_DNS_MAX_WORKERS || !srv->opts.reuseport)
+		return AEGIS_EINVAL;
+	srv->workers = calloc(n, sizeof(*srv->workers));
+	if (srv->workers == NULL)
+		return AEGIS_ENOMEM;
+	srv->n_workers = 1;
+	for (unsigned i = 1; i < n; i++) {
+		struct dns_worker *w = &srv->workers[i];
+		w->loop = ev_loop_new(EVFLAG_AUTO);
+		if (w->loop == NULL)
+			return AEGIS_ENOMEM;
+		int rc = aegis_dns_server_new(w->loop, &srv->opts, srv->search, &w->srv);
+		if (rc != 0) {
+			ev_loop_destroy(w->loop);
+			w->loop = NULL;
+			return rc;
+		}
+		ev_async_init(&w->stop, worker_stop_cb);
+		ev_async_start(w->loop, &w->stop);
+		/* Keep the table the first server has (if any), so a worker never starts empty-handed. */
+		if (srv->table != NULL) {
+			aegis_table_ref(srv->table);
+			aegis_dns_server_post_table(w->srv, srv->table);
+		}
+		srv->n_workers = i + 1;
+	}
+	return 0;
+}
+
+int aegis_dns_server_run_workers(struct aegis_dns_server *srv)
+{
+	/* Workers take no signals: the first loop's ev_signal watchers handle them all. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = 0;
+	for (unsigned i = 1; i < srv->n_workers && rc == 0; i++) {
+		struct dns_worker *w = &srv->workers[i];
+		if (w->running)
+			continue;
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+			rc = AEGIS_ESYS;
+		else
+			w->running = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+unsigned aegis_dns_server_n_workers(const struct aegis_dns_server *srv)
+{
+	return srv->n_workers > 1 ? srv->n_workers : 1;
+}
+
+struct aegis_dns_server *aegis_dns_server_worker(struct aegis_dns_server *srv, unsigned i)
+{
+	if (i == 0)
+		return srv;
+	return i < srv->n_workers ? srv->workers[i].srv : NULL;
+}
+
+struct ev_loop *aegis_dns_server_loop(const struct aegis_dns_server *srv)
+{
+	return srv->loop;
+}
+
+const struct aegis_dns_server_stats *aegis_dns_server_worker_stats(const struct aegis_dns_server *srv,
+                                                                   unsigned i)
+{
+	if (i == 0)
+		return &srv->stats;
+	return i < srv->n_workers ? &srv->workers[i].srv->stats : NULL;
+}
+
+/* Stops and joins every worker thread, then frees the workers' servers and loops. */
+static void workers_free(struct aegis_dns_server *srv)
+{
+	for (unsigned i = 1; i < srv->n_workers; i++) {
+		struct dns_worker *w = &srv->workers[i];
+		if (w->running) {
+			ev_async_send(w->loop, &w->stop);
+			pthread_join(w->thread, NULL);
+			w->running = false;
+		}
+		ev_async_stop(w->loop, &w->stop);
+		aegis_dns_server_free(w->srv);
+		ev_loop_destroy(w->loop);
+	}
+	free(srv->workers);
+	srv->workers = NULL;
+	srv->n_workers = 0;
 }
 
 void aegis_dns_server_on_swap(struct aegis_dns_server *srv, aegis_dns_swap_cb cb, void *user)
@@ -919,6 +1070,8 @@ void aegis_dns_server_free(struct aegis_dns_server *srv)
 {
 	if (srv == NULL)
 		return;
+	if (srv->workers != NULL)
+		workers_free(srv);
 	while (srv->conns)
 		conn_close(srv->conns);
 	while (srv->pending_udp) {

@@ -3,7 +3,8 @@
  *
  * Threading: everything here runs on the loop's thread except aegis_dns_server_post_table(), which any
  * thread may call to hand over a newly built table; the loop swaps it in on its next iteration (ev_async),
- * so a query is always answered from one consistent table and the query path takes no lock. */
+ * so a query is always answered from one consistent table and the query path takes no lock. With
+ * --dns-workers (below) several such servers share the address, one per thread, each with its loop. */
 #ifndef AEGIS_DNS_SERVER_H
 #define AEGIS_DNS_SERVER_H
 
@@ -120,6 +121,30 @@ void aegis_dns_server_set_policy(struct aegis_dns_server *srv, struct aegis_poli
 /* Called on the loop thread after every table swap (e.g. to flip readiness). */
 typedef void (*aegis_dns_swap_cb)(void *user, const struct aegis_table *t);
 void aegis_dns_server_on_swap(struct aegis_dns_server *srv, aegis_dns_swap_cb cb, void *user);
+
+/* --dns-workers: SO_REUSEPORT workers, one libev loop and thread each (docs/dns.md, "Workers").
+ *
+ * aegis_dns_server_add_workers(srv, n) makes n - 1 more servers with srv's options and search context,
+ * each on a new loop of its own, binding its own UDP and TCP sockets on every listen address now, on the
+ * calling thread (so the sockets get the caller's fsuid); srv itself is worker 0 on its loop. srv must
+ * have been created with opts.reuseport (else AEGIS_EINVAL). n <= 1 does nothing. On failure the
+ * workers made so far are kept and freed with srv. Once they exist, aegis_dns_server_post_table(srv)
+ * hands every worker its own reference to the table (each swaps on its own loop), and
+ * aegis_dns_server_stats(srv) returns the sum over all workers (table_swaps: srv's own count).
+ * Before aegis_dns_server_run_workers() starts their threads (signals blocked in them), the caller
+ * gives each worker its upstream and policy with aegis_dns_server_worker(srv, i) and the setters
+ * above: each worker needs its own, because both belong to one loop. aegis_dns_server_free(srv)
+ * stops and joins the threads and frees the workers first. Loop thread only, like the rest. */
+#define AEGIS_DNS_MAX_WORKERS 64
+int aegis_dns_server_add_workers(struct aegis_dns_server *srv, unsigned n) AEGIS_WUR;
+int aegis_dns_server_run_workers(struct aegis_dns_server *srv) AEGIS_WUR;
+/* 1 + the workers added; the i-th server (0 = srv) or NULL; a server's loop; the i-th worker's own
+ * counters (read from another thread: slightly stale). */
+unsigned aegis_dns_server_n_workers(const struct aegis_dns_server *srv);
+struct aegis_dns_server *aegis_dns_server_worker(struct aegis_dns_server *srv, unsigned i);
+struct ev_loop *aegis_dns_server_loop(const struct aegis_dns_server *srv);
+const struct aegis_dns_server_stats *aegis_dns_server_worker_stats(const struct aegis_dns_server *srv,
+                                                                   unsigned i);
 
 /* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port def_port). Returns 0 or AEGIS_EINVAL. */
 int aegis_sockaddr_parse(const char *s, uint16_t def_port, struct sockaddr_storage *out) AEGIS_WUR;

@@ -3,9 +3,9 @@
  * Building happens in two stages. The builder collects nodes in fixed blocks with a temporary hash map
  * from name to node, so the same name coming from several sources (two ServiceEntries, an NDS entry and
  * a Service) merges into one node; names and records live in a scratch arena. Freezing then sorts the
- * nodes, measures exactly what the final table needs and copies it into one arena whose first chunk is
- * sized to fit, so a table is one allocation of contiguous memory (one per object with
- * AEGIS_ARENA_MALLOC) and the scratch space is dropped whole. */
+ * nodes, measures exactly what the final table needs (a name that is the tail of a longer one is stored
+ * once, inside it) and copies it into one block of memory sized to fit, where nodes reach their names
+ * and records by 32-bit offsets. The scratch space is dropped whole. */
 #include "dns_table.h"
 
 #include <arpa/inet.h>
@@ -20,26 +20,31 @@
 #include "aegis/log.h"
 #include "aegis/vip.h"
 
-#define EMPTY      UINT32_MAX
-#define SRV_WEIGHT 10
-#define MAX_ADDRS  AEGIS_DNS_MAX_ADDRS_PER_NAME
+#define EMPTY     UINT32_MAX
+#define MAX_ADDRS AEGIS_DNS_MAX_ADDRS_PER_NAME
 
-/* One bucket of the lookup index: the full hash is kept beside the node index so that a probe rejects
- * almost every non-matching bucket without touching the node array. */
-struct bucket {
-	uint32_t hash;
-	uint32_t node; /* EMPTY = free bucket */
-};
+/* Counts live in 13-bit fields of struct aegis_dns_node. */
+_Static_assert(MAX_ADDRS < (1u << 13), "record counts must fit the node's 13-bit fields");
+_Static_assert(sizeof(struct aegis_dns_node) == 16, "struct aegis_dns_node is 16 bytes");
 
+/* A bucket of the lookup index is one uint32_t: (node index + 1) << 8 | the hash's low 8 bits, 0 when
+ * free. The 8-bit fingerprint rejects 255 of 256 non-matching buckets without touching a node, and a
+ * 4-byte bucket keeps the index of 10k ServiceEntries (30k names) in 240 KiB. The node index therefore has 24
+ * bits. */
+#define FP_BITS   8
+#define FP_MASK   0xffu
+#define MAX_NODES ((1u << (32 - FP_BITS)) - 2)
+
+/* One block: this header, the nodes, both indexes, then the names and records in node order. */
 struct aegis_table {
 	atomic_uint refs;
-	struct aegis_arena arena; /* nodes, names, records and both indexes */
-	struct aegis_dns_node *nodes;
+	size_t bytes; /* the whole block, header included */
+	const struct aegis_dns_node *nodes;
 	size_t n_nodes;
-	const struct bucket *idx; /* exact names */
-	uint32_t idx_mask;
-	const struct bucket *widx; /* wildcard nodes, keyed by their parent name */
-	uint32_t widx_mask;
+	const uint32_t *idx; /* exact names */
+	uint32_t idx_cap;
+	const uint32_t *widx; /* wildcard nodes, keyed by their parent name */
+	uint32_t widx_cap;
 	size_t n_wild;
 };
 
@@ -902,166 +907,246 @@ static int cmp_key(const void *pa, const void *pb)
 	return c ? c : (int)a->wild - (int)b->wild;
 }
 
-static size_t round_up(size_t n)
+/* Exact lookup in the builder's name map (read only). */
+static uint32_t map_find(const struct builder *b, const uint8_t *name, size_t len, bool wild)
 {
-	return (n + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+	uint32_t h = aegis_dns_name_hash(name, len);
+	size_t mask = b->map_cap - 1;
+	for (size_t i = h & mask; b->map[i] != EMPTY; i = (i + 1) & mask) {
+		const struct bnode *n = bn_at(b, b->map[i]);
+		if (n->hash == h && n->wild == wild && n->len == len && memcmp(n->name, name, len) == 0)
+			return b->map[i];
+	}
+	return EMPTY;
 }
 
-static size_t index_cap(size_t n)
+/* Names are stored once: a name that is the tail of another ("api.example.com" in
+ * "_http._tcp.api.example.com", a headless service in its pods' names) points into that name's bytes
+ * instead of having its own. Each node tries the names one and two labels shorter than itself; a name
+ * found there is contained in it, unless something else contained it first. container[] and skip[]
+ * are indexed by builder node. */
+static void share_names(const struct builder *b, uint32_t *container, uint8_t *skip)
 {
-	size_t cap = 4;
-	while (cap < 2 * n)
-		cap *= 2;
-	return cap;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct bnode *n = bn_at(b, i);
+		size_t off = 0;
+		for (int strip = 0; strip < 2; strip++) {
+			if (off >= n->len || n->name[off] == 0)
+				break;
+			off += (size_t)n->name[off] + 1;
+			if (off >= n->len || n->name[off] == 0)
+				break; /* never the root */
+			for (int w = 0; w < 2; w++) {
+				uint32_t m = map_find(b, n->name + off, n->len - off, w == 1);
+				if (m != EMPTY && container[m] == EMPTY) {
+					container[m] = (uint32_t)i;
+					skip[m] = (uint8_t)off;
+				}
+			}
+		}
+	}
 }
 
-static void *take(struct aegis_arena *a, size_t bytes)
+static size_t align4(size_t n)
 {
-	return bytes ? aegis_arena_alloc(a, bytes) : NULL;
+	return (n + 3) & ~(size_t)3;
 }
 
-static void index_put(struct bucket *idx, uint32_t mask, uint32_t h, uint32_t node)
+static size_t data_size(const struct bnode *n)
 {
-	uint32_t i = h & mask;
-	while (idx[i].node != EMPTY)
-		i = (i + 1) & mask;
-	idx[i].hash = h;
-	idx[i].node = node;
+	size_t d = 4 * (size_t)n->n_a + 16 * (size_t)n->n_aaaa + sizeof(struct aegis_dns_srv_rec) * n->n_srv +
+	           4 * (size_t)n->n_ptr;
+	if (n->kind == AEGIS_NODE_CNAME)
+		d += 1 + (size_t)n->cname_len;
+	return d;
+}
+
+/* Buckets for n keys at a load factor just under 0.5 (any size: slots come from a multiply, not a
+ * mask, so the index is not rounded up to a power of two): a hit probes about 1.5 buckets and a miss
+ * 2.5, nearly always in one cache line. A load factor of 0.6 saved 4 bytes a name but made misses
+ * (every search-suffix candidate is one) 20% slower in bench/table_cost. */
+static uint32_t index_cap(size_t n)
+{
+	return (uint32_t)(2 * n + 1);
+}
+
+static inline uint32_t slot_of(uint32_t h, uint32_t cap)
+{
+	return (uint32_t)(((uint64_t)h * cap) >> 32);
+}
+
+static void index_put(uint32_t *idx, uint32_t cap, uint32_t h, uint32_t node)
+{
+	uint32_t i = slot_of(h, cap);
+	while (idx[i] != 0)
+		i = i + 1 == cap ? 0 : i + 1;
+	idx[i] = (node + 1) << FP_BITS | (h & FP_MASK);
+}
+
+static int32_t rel(const void *from, const void *to)
+{
+	return (int32_t)((const uint8_t *)to - (const uint8_t *)from);
 }
 
 static int freeze(struct builder *b, struct aegis_table **out)
 {
 	int rc = AEGIS_ENOMEM;
-	struct aegis_table *t = NULL;
-	uint32_t *order = malloc((b->n + 1) * sizeof(*order));
-	uint32_t *pos = malloc((b->n + 1) * sizeof(*pos));
-	struct sort_key *keys = malloc((b->n + 1) * sizeof(*keys));
+	size_t n = b->n;
+	uint32_t *order = malloc((n + 1) * sizeof(*order));
+	uint32_t *pos = malloc((n + 1) * sizeof(*pos));
+	struct sort_key *keys = malloc((n + 1) * sizeof(*keys));
+	uint32_t *container = malloc((n + 1) * sizeof(*container));
+	uint8_t *skip = malloc(n + 1);
+	size_t *name_off = malloc((n + 1) * sizeof(*name_off)); /* by final position */
+	size_t *data_off = malloc((n + 1) * sizeof(*data_off));
 	uint8_t *key_bytes = NULL;
-	if (order == NULL || pos == NULL || keys == NULL)
+	if (order == NULL || pos == NULL || keys == NULL || container == NULL || skip == NULL ||
+	    name_off == NULL || data_off == NULL)
 		goto out;
-	size_t names = 0, n_a = 0, n_aaaa = 0, n_srv = 0, n_ptr = 0, n_wild = 0, name_bytes = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct bnode *n = bn_at(b, i);
-		name_bytes += n->len;
-		names += n->len + n->cname_len;
-		n_a += n->n_a;
-		n_aaaa += n->n_aaaa;
-		n_srv += n->n_srv;
-		n_ptr += n->n_ptr;
-		n_wild += n->wild;
+	if (n > MAX_NODES) {
+		rc = AEGIS_ELIMIT;
+		goto out;
+	}
+	size_t n_wild = 0, name_bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		name_bytes += bn_at(b, i)->len;
+		n_wild += bn_at(b, i)->wild;
 	}
 	key_bytes = malloc(name_bytes + 1);
 	if (key_bytes == NULL)
 		goto out;
 	make_keys(b, keys, key_bytes);
-	qsort(keys, b->n, sizeof(*keys), cmp_key);
-	for (size_t k = 0; k < b->n; k++) {
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	for (size_t k = 0; k < n; k++) {
 		order[k] = keys[k].node;
 		pos[order[k]] = (uint32_t)k;
 	}
+	free(keys);
+	keys = NULL;
+	free(key_bytes);
+	key_bytes = NULL;
+	memset(container, 0xff, (n + 1) * sizeof(*container));
+	share_names(b, container, skip);
 
-	size_t icap = index_cap(b->n - n_wild), wcap = index_cap(n_wild);
-	size_t total = round_up(b->n * sizeof(struct aegis_dns_node)) + round_up(names) + round_up(4 * n_a) +
-	               round_up(16 * n_aaaa) + round_up(n_srv * sizeof(struct aegis_dns_srv)) +
-	               round_up(n_ptr * sizeof(struct aegis_dns_name)) +
-	               round_up(icap * sizeof(struct bucket)) + round_up(wcap * sizeof(struct bucket));
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		goto out;
-	/* One chunk of exactly the right size: the table is one block of memory. */
-	aegis_arena_init(&t->arena, total, 0);
-	struct aegis_dns_node *nodes = take(&t->arena, b->n * sizeof(*nodes));
-	uint8_t *nb = take(&t->arena, names);
-	uint8_t *ab = take(&t->arena, 4 * n_a);
-	uint8_t *aaaab = take(&t->arena, 16 * n_aaaa);
-	struct aegis_dns_srv *sb = take(&t->arena, n_srv * sizeof(*sb));
-	struct aegis_dns_name *pb = take(&t->arena, n_ptr * sizeof(*pb));
-	struct bucket *idx = take(&t->arena, icap * sizeof(*idx));
-	struct bucket *widx = take(&t->arena, wcap * sizeof(*widx));
-	if ((b->n && nodes == NULL) || (names && nb == NULL) || (n_a && ab == NULL) ||
-	    (n_aaaa && aaaab == NULL) || (n_srv && sb == NULL) || (n_ptr && pb == NULL) || idx == NULL ||
-	    widx == NULL)
-		goto out;
-
-	/* Pass 1: names and addresses, laid out in table order so neighbours in a dump are neighbours in
-	 * memory. Pass 2 needs every final name to point SRV targets and PTRs at them. */
-	for (size_t k = 0; k < b->n; k++) {
+	/* Where everything goes, in node order: a node's own name (unless it lives in a longer one),
+	 * then its records, 4-byte aligned. Shared names are resolved once every owner has a place. */
+	uint32_t icap = index_cap(n - n_wild), wcap = index_cap(n_wild);
+	size_t head = sizeof(struct aegis_table);
+	head = (head + 15) & ~(size_t)15;
+	size_t nodes_at = head;
+	size_t idx_at = nodes_at + n * sizeof(struct aegis_dns_node);
+	size_t widx_at = idx_at + (size_t)icap * 4;
+	size_t cur = widx_at + (size_t)wcap * 4;
+	for (size_t k = 0; k < n; k++) {
 		const struct bnode *bn = bn_at(b, order[k]);
-		struct aegis_dns_node *n = &nodes[k];
-		memset(n, 0, sizeof(*n));
-		memcpy(nb, bn->name, bn->len);
-		n->name.name = nb;
-		n->name.len = bn->len;
-		nb += bn->len;
-		n->kind = bn->kind;
-		n->n_a = (uint16_t)bn->n_a;
-		n->n_aaaa = (uint16_t)bn->n_aaaa;
-		if (bn->n_a) {
-			memcpy(ab, bn->a, 4 * (size_t)bn->n_a);
-			n->a = ab;
-			ab += 4 * (size_t)bn->n_a;
+		if (container[order[k]] == EMPTY) {
+			name_off[k] = cur;
+			cur += bn->len;
 		}
-		if (bn->n_aaaa) {
-			memcpy(aaaab, bn->aaaa, 16 * (size_t)bn->n_aaaa);
-			n->aaaa = aaaab;
-			aaaab += 16 * (size_t)bn->n_aaaa;
-		}
-		if (bn->cname_len) {
-			memcpy(nb, bn->cname, bn->cname_len);
-			n->cname.name = nb;
-			n->cname.len = bn->cname_len;
-			nb += bn->cname_len;
+		size_t d = data_size(bn);
+		data_off[k] = 0;
+		if (d) {
+			cur = align4(cur);
+			data_off[k] = cur;
+			cur += d;
 		}
 	}
-	for (size_t k = 0; k < b->n; k++) {
-		const struct bnode *bn = bn_at(b, order[k]);
-		struct aegis_dns_node *n = &nodes[k];
-		if (bn->n_srv) {
-			n->srv = sb;
-			n->n_srv = (uint16_t)bn->n_srv;
-			for (uint32_t i = 0; i < bn->n_srv; i++, sb++) {
-				sb->priority = 0;
-				sb->weight = SRV_WEIGHT;
-				sb->port = bn->srv[i].port;
-				sb->target = nodes[pos[bn->srv[i].target]].name;
-			}
+	for (size_t k = 0; k < n; k++) {
+		/* Follow the containers to a name with its own bytes, adding up the skipped prefixes. */
+		uint32_t i = order[k];
+		size_t add = 0;
+		while (container[i] != EMPTY) {
+			add += skip[i];
+			i = container[i];
 		}
-		if (bn->n_ptr) {
-			n->ptr = pb;
-			n->n_ptr = (uint16_t)bn->n_ptr;
-			for (uint32_t i = 0; i < bn->n_ptr; i++)
-				*pb++ = nodes[pos[bn->ptr[i]]].name;
+		if (i != order[k])
+			name_off[k] = name_off[pos[i]] + add;
+	}
+	size_t total = cur;
+	if (total > INT32_MAX) {
+		rc = AEGIS_ELIMIT;
+		goto out;
+	}
+	/* One block of exactly the right size (also with AEGIS_ARENA_MALLOC: nodes find their names and
+	 * records by offsets inside it, so it cannot be split). */
+	uint8_t *block = aligned_alloc(16, (total + 15) & ~(size_t)15);
+	if (block == NULL)
+		goto out;
+	memset(block, 0, (total + 15) & ~(size_t)15);
+	struct aegis_table *t = (struct aegis_table *)(void *)block;
+	struct aegis_dns_node *nodes = (struct aegis_dns_node *)(void *)(block + nodes_at);
+	uint32_t *idx = (uint32_t *)(void *)(block + idx_at);
+	uint32_t *widx = (uint32_t *)(void *)(block + widx_at);
+	for (size_t k = 0; k < n; k++) {
+		const struct bnode *bn = bn_at(b, order[k]);
+		struct aegis_dns_node *nd = &nodes[k];
+		if (container[order[k]] == EMPTY)
+			memcpy(block + name_off[k], bn->name, bn->len);
+		nd->name_rel = rel(nd, block + name_off[k]);
+		nd->name_len = bn->len;
+		nd->kind = bn->kind & 7u;
+		nd->n_a = bn->n_a & 0x1fffu;
+		nd->n_aaaa = bn->n_aaaa & 0x1fffu;
+		nd->n_srv = bn->n_srv & 0x1fffu;
+		nd->n_ptr = bn->n_ptr & 0x1fffu;
+		if (data_off[k] == 0)
+			continue;
+		uint8_t *d = block + data_off[k];
+		nd->data_rel = rel(nd, d);
+		if (bn->n_a)
+			memcpy(d, bn->a, 4 * (size_t)bn->n_a);
+		d += 4 * (size_t)bn->n_a;
+		if (bn->n_aaaa)
+			memcpy(d, bn->aaaa, 16 * (size_t)bn->n_aaaa);
+		d += 16 * (size_t)bn->n_aaaa;
+		for (uint32_t i = 0; i < bn->n_srv; i++) {
+			size_t tk = pos[bn->srv[i].target];
+			const struct bnode *tb = bn_at(b, bn->srv[i].target);
+			struct aegis_dns_srv_rec r = {.port = bn->srv[i].port,
+			                              .target_len = tb->len,
+			                              .pad = 0,
+			                              .target_rel = rel(nd, block + name_off[tk])};
+			memcpy(d, &r, sizeof(r));
+			d += sizeof(r);
+		}
+		for (uint32_t i = 0; i < bn->n_ptr; i++) {
+			int32_t r = rel(nd, &nodes[pos[bn->ptr[i]]]);
+			memcpy(d, &r, sizeof(r));
+			d += sizeof(r);
+		}
+		if (bn->kind == AEGIS_NODE_CNAME) {
+			d[0] = bn->cname_len;
+			if (bn->cname_len)
+				memcpy(d + 1, bn->cname, bn->cname_len);
 		}
 	}
-	memset(idx, 0xff, icap * sizeof(*idx));
-	memset(widx, 0xff, wcap * sizeof(*widx));
-	for (size_t k = 0; k < b->n; k++) {
+	for (size_t k = 0; k < n; k++) {
 		const struct bnode *bn = bn_at(b, order[k]);
 		if (bn->wild)
-			index_put(widx, (uint32_t)(wcap - 1), bn->hash, (uint32_t)k);
+			index_put(widx, wcap, bn->hash, (uint32_t)k);
 		else
-			index_put(idx, (uint32_t)(icap - 1), bn->hash, (uint32_t)k);
+			index_put(idx, icap, bn->hash, (uint32_t)k);
 	}
 	atomic_init(&t->refs, 1);
+	t->bytes = total;
 	t->nodes = nodes;
-	t->n_nodes = b->n;
+	t->n_nodes = n;
 	t->idx = idx;
-	t->idx_mask = (uint32_t)(icap - 1);
+	t->idx_cap = icap;
 	t->widx = widx;
-	t->widx_mask = (uint32_t)(wcap - 1);
+	t->widx_cap = wcap;
 	t->n_wild = n_wild;
 	*out = t;
-	t = NULL;
 	rc = 0;
 out:
-	if (t != NULL) {
-		aegis_arena_free(&t->arena);
-		free(t);
-	}
 	free(order);
 	free(pos);
 	free(keys);
 	free(key_bytes);
+	free(container);
+	free(skip);
+	free(name_off);
+	free(data_off);
 	return rc;
 }
 
@@ -1105,12 +1190,8 @@ int aegis_table_build(const struct aegis_config *cfg, const struct aegis_table_o
 		rc = add_name_table(&b);
 	if (rc == 0)
 		rc = add_ptrs(&b);
-	if (rc == 0) {
-		/* the name map is done with; freeing it first lowers the build's peak */
-		free(b.map);
-		b.map = NULL;
-		rc = freeze(&b, out);
-	}
+	if (rc == 0)
+		rc = freeze(&b, out); /* uses the name map to store shared names once */
 	if (rc == 0 && b.dropped > 0)
 		AEGIS_LOG(AEGIS_LOG_WARN, "dns table: records over the per-name cap dropped",
 		          LKV_I("dropped", b.dropped), LKV_I("cap", MAX_ADDRS));
@@ -1136,22 +1217,22 @@ void aegis_table_unref(struct aegis_table *t)
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_release) != 1)
 		return;
 	atomic_thread_fence(memory_order_acquire);
-	aegis_arena_free(&t->arena);
-	free(t);
+	free(t); /* the header is the start of the table's one block */
 }
 
-static const struct aegis_dns_node *probe(const struct aegis_table *t, const struct bucket *idx,
-                                          uint32_t mask, const uint8_t *lname, size_t len)
+static const struct aegis_dns_node *probe(const struct aegis_table *t, const uint32_t *idx, uint32_t cap,
+                                          const uint8_t *lname, size_t len)
 {
 	uint32_t h = aegis_dns_name_hash(lname, len);
-	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		const struct bucket *bk = &idx[i];
-		if (bk->node == EMPTY)
+	uint32_t fp = h & FP_MASK;
+	for (uint32_t i = slot_of(h, cap);; i = i + 1 == cap ? 0 : i + 1) {
+		uint32_t bk = idx[i];
+		if (bk == 0)
 			return NULL;
-		if (bk->hash != h)
+		if ((bk & FP_MASK) != fp)
 			continue;
-		const struct aegis_dns_node *n = &t->nodes[bk->node];
-		if (n->name.len == len && memcmp(n->name.name, lname, len) == 0)
+		const struct aegis_dns_node *n = &t->nodes[(bk >> FP_BITS) - 1];
+		if (n->name_len == len && memcmp(aegis_node_rel(n, n->name_rel), lname, len) == 0)
 			return n;
 	}
 }
@@ -1160,7 +1241,7 @@ const struct aegis_dns_node *aegis_table_find(const struct aegis_table *t, const
 {
 	if (t == NULL || len == 0 || len > AEGIS_DNS_MAX_NAME)
 		return NULL;
-	return probe(t, t->idx, t->idx_mask, lname, len);
+	return probe(t, t->idx, t->idx_cap, lname, len);
 }
 
 const struct aegis_dns_node *aegis_table_find_wildcard(const struct aegis_table *t, const uint8_t *lname,
@@ -1174,7 +1255,7 @@ const struct aegis_dns_node *aegis_table_find_wildcard(const struct aegis_table 
 		i += (size_t)lname[i] + 1;
 		if (i >= len || lname[i] == 0)
 			break;
-		const struct aegis_dns_node *n = probe(t, t->widx, t->widx_mask, lname + i, len - i);
+		const struct aegis_dns_node *n = probe(t, t->widx, t->widx_cap, lname + i, len - i);
 		if (n != NULL)
 			return n;
 	}
@@ -1193,5 +1274,5 @@ const struct aegis_dns_node *aegis_table_node_at(const struct aegis_table *t, si
 
 size_t aegis_table_bytes(const struct aegis_table *t)
 {
-	return t ? sizeof(*t) + t->arena.total : 0;
+	return t ? t->bytes : 0;
 }

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "aegis/err.h"
 #include "aegis/limits.h"
@@ -29,12 +30,16 @@
 
 struct aegis_vip_alloc;
 
+/* An SRV record as the answer path reads it (aegis_node_srv). The table stores only the port and where
+ * the target's name is: every table SRV has priority 0 and weight AEGIS_TABLE_SRV_WEIGHT. */
 struct aegis_dns_srv {
 	uint16_t priority;
 	uint16_t weight;
 	uint16_t port;
 	struct aegis_dns_name target;
 };
+
+#define AEGIS_TABLE_SRV_WEIGHT 10
 
 enum aegis_dns_node_kind {
 	AEGIS_NODE_HOST = 0, /* an exact name with A/AAAA (possibly none: NODATA) */
@@ -44,19 +49,83 @@ enum aegis_dns_node_kind {
 	AEGIS_NODE_CNAME     /* ExternalName service */
 };
 
+/* One name of the table: 16 bytes. It holds no pointers: its name and its records are found at
+ * offsets relative to the node itself, inside the table's one block of memory, through the
+ * aegis_node_* accessors below (docs/dns-table.md, "Memory layout"). Record counts are at most
+ * AEGIS_DNS_MAX_ADDRS_PER_NAME (4096), which fits in 13 bits. */
 struct aegis_dns_node {
-	struct aegis_dns_name name; /* for WILDCARD nodes, the parent (without the "*" label) */
-	uint8_t kind;               /* enum aegis_dns_node_kind */
-	uint16_t n_a;
-	uint16_t n_aaaa;
-	uint16_t n_srv;
-	uint16_t n_ptr;
-	const uint8_t *a;    /* n_a addresses, 4 bytes each, network order */
-	const uint8_t *aaaa; /* n_aaaa addresses, 16 bytes each */
-	const struct aegis_dns_srv *srv;
-	const struct aegis_dns_name *ptr;
-	struct aegis_dns_name cname; /* CNAME nodes only; len 0 otherwise */
+	int32_t name_rel;      /* wire name (for WILDCARD nodes, the parent without the "*" label) */
+	int32_t data_rel;      /* records: A (4 bytes each), AAAA (16), SRV (8), PTR (4), CNAME */
+	uint64_t name_len : 8; /* including the root byte */
+	uint64_t kind : 3;     /* enum aegis_dns_node_kind */
+	uint64_t n_a : 13;
+	uint64_t n_aaaa : 13;
+	uint64_t n_srv : 13;
+	uint64_t n_ptr : 13;
 };
+
+/* The stored SRV record: the port and the target's name, relative to the node that holds it. */
+struct aegis_dns_srv_rec {
+	uint16_t port;
+	uint8_t target_len;
+	uint8_t pad;
+	int32_t target_rel;
+};
+
+/* The accessors: pointers and names they return live as long as the table. */
+static inline const uint8_t *aegis_node_rel(const struct aegis_dns_node *n, int32_t rel)
+{
+	return (const uint8_t *)n + rel;
+}
+
+/* The node's lower-case wire name. */
+static inline struct aegis_dns_name aegis_node_name(const struct aegis_dns_node *n)
+{
+	return (struct aegis_dns_name){.name = aegis_node_rel(n, n->name_rel), .len = (uint8_t)n->name_len};
+}
+
+/* n->n_a IPv4 addresses, 4 bytes each, network order. */
+static inline const uint8_t *aegis_node_a(const struct aegis_dns_node *n)
+{
+	return aegis_node_rel(n, n->data_rel);
+}
+
+/* n->n_aaaa IPv6 addresses, 16 bytes each. */
+static inline const uint8_t *aegis_node_aaaa(const struct aegis_dns_node *n)
+{
+	return aegis_node_rel(n, n->data_rel) + 4u * (unsigned)n->n_a;
+}
+
+/* The i-th SRV record, i < n->n_srv. */
+static inline struct aegis_dns_srv aegis_node_srv(const struct aegis_dns_node *n, unsigned i)
+{
+	struct aegis_dns_srv_rec r;
+	memcpy(&r, aegis_node_aaaa(n) + 16u * (unsigned)n->n_aaaa + 8u * i, sizeof(r));
+	return (struct aegis_dns_srv){
+	        .priority = 0,
+	        .weight = AEGIS_TABLE_SRV_WEIGHT,
+	        .port = r.port,
+	        .target = {.name = aegis_node_rel(n, r.target_rel), .len = r.target_len}};
+}
+
+/* The i-th PTR target's name, i < n->n_ptr. */
+static inline struct aegis_dns_name aegis_node_ptr(const struct aegis_dns_node *n, unsigned i)
+{
+	int32_t rel;
+	memcpy(&rel, aegis_node_aaaa(n) + 16u * (unsigned)n->n_aaaa + 8u * (unsigned)n->n_srv + 4u * i,
+	       sizeof(rel));
+	return aegis_node_name((const struct aegis_dns_node *)(const void *)aegis_node_rel(n, rel));
+}
+
+/* A CNAME node's target; len 0 for every other kind. */
+static inline struct aegis_dns_name aegis_node_cname(const struct aegis_dns_node *n)
+{
+	if (n->kind != AEGIS_NODE_CNAME)
+		return (struct aegis_dns_name){.name = NULL, .len = 0};
+	const uint8_t *p = aegis_node_aaaa(n) + 16u * (unsigned)n->n_aaaa + 8u * (unsigned)n->n_srv +
+	                   4u * (unsigned)n->n_ptr;
+	return (struct aegis_dns_name){.name = p + 1, .len = p[0]};
+}
 
 struct aegis_table_opts {
 	const char *cluster_domain;   /* default "cluster.local" when NULL */

@@ -23,6 +23,7 @@
 #include "dns_search.h"
 #include "dns_server.h"
 #include "file_source.h"
+#include "mesh_hbone.h"    /* mesh */
 #include "mesh_inbound.h"  /* mesh */
 #include "mesh_outbound.h" /* mesh */
 #include "xds_source.h"
@@ -32,6 +33,7 @@
 #include "query_log.h" /* policy */
 #include "resolv_conf.h"
 #include "upstream.h"
+#include "dnssec.h" /* dnssec */
 
 struct proxy {
 	struct aegis_proxy_options opts;
@@ -44,11 +46,20 @@ struct proxy {
 	struct aegis_xds_source *xds;
 	struct aegis_cache *cache;
 	struct aegis_upstream *upstream;
+	struct aegis_dnssec *dnssec; /* dnssec: --dnssec-validate */
+	/* workers: --dns-workers; index 0 unused (worker 0 is dns/cache/upstream/policy above) */
+	struct aegis_upstream_opts fwd_uo;
+	struct aegis_upstream_zone fwd_zones[AEGIS_MAX_STUB_ZONES];
+	struct aegis_cache_opts fwd_co;
+	struct aegis_cache *w_cache[AEGIS_DNS_MAX_WORKERS];
+	struct aegis_upstream *w_upstream[AEGIS_DNS_MAX_WORKERS];
+	struct aegis_policy *w_policy[AEGIS_DNS_MAX_WORKERS];
 	ev_signal sigterm, sigint;
 	/* admin */
 	struct aegis_admin *admin;
 	struct aegis_admin_sections *admin_sections;
 	struct aegis_admin_mesh_ctx admin_mesh;
+	struct aegis_admin *status; /* --status-listen */
 	/* end admin */
 	/* policy */
 	struct aegis_policy *policy;
@@ -64,6 +75,7 @@ struct proxy {
 	struct aegis_mtls *mtls;
 	struct aegis_mesh_outbound *outbound;
 	struct aegis_mesh_inbound *inbound;
+	struct aegis_mesh_hbone *hbone;
 	struct aegis_routes_opts routes_opts;
 	/* end mesh */
 };
@@ -114,7 +126,7 @@ static int start_dns(struct proxy *p, bool default_listen)
 	        .n_listen = p->opts.n_dns_listen,
 	        .ttl = p->opts.ttl,
 	        .forward_unready = p->opts.forward_unready,
-	        .reuseport = p->opts.reuseport,
+	        .reuseport = p->opts.reuseport || p->opts.dns_workers > 1, /* workers */
 	};
 	memcpy(so.listen, p->opts.dns_listen, sizeof(so.listen));
 	int rc = aegis_dns_server_new(p->loop, &so, p->search, &p->dns);
@@ -126,6 +138,13 @@ static int start_dns(struct proxy *p, bool default_listen)
 	}
 	if (rc != 0)
 		return rc;
+	/* workers: their sockets are bound here too, with the same fsuid as the first server's */
+	rc = aegis_dns_server_add_workers(p->dns, p->opts.dns_workers);
+	if (rc != 0) {
+		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the DNS workers",
+		          LKV_S("error", aegis_strerror(rc)));
+		return rc;
+	}
 	char buf[64];
 	for (size_t i = 0; i < so.n_listen; i++)
 		AEGIS_LOG(AEGIS_LOG_INFO, "dns listening",
@@ -182,6 +201,7 @@ static int start_forwarder(struct proxy *p)
 			co.max_ttl = p->opts.cache_max_ttl;
 		co.min_ttl = p->opts.cache_min_ttl;
 		co.stale_max = p->opts.serve_stale;
+		p->fwd_co = co; /* workers: each makes its own cache the same way */
 		int rc = aegis_cache_new(&co, &p->cache);
 		if (rc != 0) {
 			AEGIS_LOG(AEGIS_LOG_ERROR, "bad cache configuration",
@@ -194,6 +214,22 @@ static int start_forwarder(struct proxy *p)
 		AEGIS_LOG(AEGIS_LOG_ERROR, "bad upstream configuration", LKV_S("error", aegis_strerror(rc)));
 		return rc;
 	}
+	if (p->opts.dnssec_validate) { /* dnssec: a bad anchor file stops start-up with file:line */
+		struct aegis_dnssec_opts dopts = {.anchor_files = p->opts.trust_anchors,
+		                                  .n_anchor_files = p->opts.n_trust_anchors};
+		struct aegis_diag diag = {0};
+		rc = aegis_dnssec_new(&dopts, &p->dnssec, &diag);
+		if (rc != 0) {
+			char dbuf[600];
+			AEGIS_LOG(AEGIS_LOG_ERROR, "bad trust anchor",
+			          LKV_S("error", aegis_diag_str(&diag, dbuf, sizeof(dbuf))));
+			fprintf(stderr, "aegis-proxy: %s\n", aegis_diag_str(&diag, dbuf, sizeof(dbuf)));
+			return rc;
+		}
+		aegis_upstream_set_dnssec(p->upstream, p->dnssec);
+		AEGIS_LOG(AEGIS_LOG_INFO, "dnssec validation on",
+		          LKV_I("anchor_files", p->opts.n_trust_anchors));
+	}
 	char buf[64];
 	for (size_t i = 0; i < uo.n_servers; i++)
 		AEGIS_LOG(AEGIS_LOG_INFO, "upstream",
@@ -202,13 +238,17 @@ static int start_forwarder(struct proxy *p)
 		AEGIS_LOG(AEGIS_LOG_INFO, "stub zone", LKV_S("zone", zones[i].zone),
 		          LKV_I("servers", zones[i].n_servers));
 	aegis_dns_server_set_upstream(p->dns, p->upstream);
+	/* workers: each makes its own forwarder with these options (workers_start) */
+	p->fwd_uo = uo;
+	memcpy(p->fwd_zones, zones, sizeof(zones));
+	p->fwd_uo.zones = p->fwd_zones;
 	return 0;
 }
 
 /* policy: the addresses of this network namespace's interfaces, which are the pod's own. A query the
  * pod's iptables REDIRECTs here keeps its source address (the pod IP the application's socket chose for
  * the original nameserver), so loopback alone would refuse the pod's own traffic (docs/security.md). */
-static void policy_refresh_local(struct proxy *p)
+static void policy_set_local_of(struct aegis_policy *pol)
 {
 	struct ifaddrs *ifs = NULL;
 	struct aegis_policy_cidr local[AEGIS_POLICY_MAX_LOCAL];
@@ -237,10 +277,15 @@ static void policy_refresh_local(struct proxy *p)
 		n++;
 	}
 	freeifaddrs(ifs);
-	if (aegis_policy_set_local(p->policy, local, n) != 0)
+	if (aegis_policy_set_local(pol, local, n) != 0)
 		AEGIS_LOG(AEGIS_LOG_WARN, "too many interface addresses; ACL uses the first ones",
 		          LKV_I("max", AEGIS_POLICY_MAX_LOCAL));
 	AEGIS_LOG(AEGIS_LOG_DEBUG, "ACL local addresses", LKV_I("count", n));
+}
+
+static void policy_refresh_local(struct proxy *p)
+{
+	policy_set_local_of(p->policy);
 }
 
 /* policy: (re)loads --blocklist. At start-up a bad file is fatal (file:line); later it is rejected and
@@ -308,7 +353,7 @@ static void policy_metrics(void *user, struct aegis_metrics *m)
 }
 
 /* policy: the controls, created before the sockets so that a bad blocklist or log path stops start-up. */
-static int policy_start(struct proxy *p)
+static void policy_opts(const struct proxy *p, struct aegis_policy_opts *out)
 {
 	struct aegis_policy_opts po = {
 	        .allow = p->opts.allow_sources,
@@ -319,6 +364,13 @@ static int policy_start(struct proxy *p)
 	        .rrl_slip = p->opts.rrl_slip,
 	        .block_answer = p->opts.block_answer,
 	};
+	*out = po;
+}
+
+static int policy_start(struct proxy *p)
+{
+	struct aegis_policy_opts po;
+	policy_opts(p, &po);
 	p->run_uid = p->run_gid = AEGIS_PRIVS_DEFAULT_ID;
 	if (p->opts.user != NULL && aegis_privs_parse_user(p->opts.user, &p->run_uid, &p->run_gid) != 0) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "bad --user (want UID[:GID] or a user name)",
@@ -369,6 +421,69 @@ static int policy_drop_privileges(struct proxy *p)
 }
 /* end policy */
 
+/* workers: --dns-workers N (docs/dns.md, "Workers"). The servers were made with the first one
+ * (start_dns); here each gets its own policy (same options; interface addresses read now, not again on
+ * SIGHUP) and its own cache and upstream on its loop, because each of those belongs to one loop. The
+ * blocklist, the query log and DNSSEC validation are single-loop objects: refused with workers. */
+static int workers_start(struct proxy *p)
+{
+	unsigned n = aegis_dns_server_n_workers(p->dns);
+	if (n <= 1)
+		return 0;
+	if (p->opts.blocklist != NULL || p->opts.query_log != NULL || p->opts.dnssec_validate) {
+		AEGIS_LOG(AEGIS_LOG_ERROR,
+		          "--dns-workers above 1 does not work with --blocklist, --query-log or "
+		          "--dnssec-validate yet");
+		fprintf(stderr, "aegis-proxy: --dns-workers above 1 does not work with --blocklist, "
+		                "--query-log or --dnssec-validate yet\n");
+		return AEGIS_EINVAL;
+	}
+	struct aegis_policy_opts po;
+	policy_opts(p, &po);
+	for (unsigned i = 1; i < n; i++) {
+		struct aegis_dns_server *w = aegis_dns_server_worker(p->dns, i);
+		int rc = aegis_policy_new(&po, &p->w_policy[i]);
+		if (rc != 0)
+			return rc;
+		policy_set_local_of(p->w_policy[i]);
+		aegis_dns_server_set_policy(w, p->w_policy[i], NULL);
+		if (p->upstream == NULL)
+			continue;
+		if (p->cache != NULL && (rc = aegis_cache_new(&p->fwd_co, &p->w_cache[i])) != 0)
+			return rc;
+		rc = aegis_upstream_new(aegis_dns_server_loop(w), &p->fwd_uo, p->w_cache[i],
+		                        &p->w_upstream[i]);
+		if (rc != 0)
+			return rc;
+		aegis_dns_server_set_upstream(w, p->w_upstream[i]);
+	}
+	AEGIS_LOG(AEGIS_LOG_INFO, "dns workers", LKV_I("workers", n));
+	return 0;
+}
+
+/* workers: per-worker counters (the aegis_dns_* families are summed over workers). */
+static void workers_metrics(void *user, struct aegis_metrics *m)
+{
+	struct proxy *p = user;
+	unsigned n = aegis_dns_server_n_workers(p->dns);
+	char idx[AEGIS_DNS_MAX_WORKERS][12];
+	aegis_metrics_family(m, "aegis_dns_worker_queries_total", AEGIS_METRIC_COUNTER,
+	                     "DNS queries received by each --dns-workers thread (udp and tcp).");
+	for (unsigned i = 0; i < n; i++) {
+		const struct aegis_dns_server_stats *st = aegis_dns_server_worker_stats(p->dns, i);
+		snprintf(idx[i], sizeof(idx[i]), "%u", i);
+		struct aegis_metric_label l = {.name = "worker", .value = idx[i]};
+		aegis_metrics_uint(m, &l, 1, st->queries_udp + st->queries_tcp);
+	}
+	aegis_metrics_family(m, "aegis_dns_worker_table_swaps_total", AEGIS_METRIC_COUNTER,
+	                     "Tables each --dns-workers thread has swapped in.");
+	for (unsigned i = 0; i < n; i++) {
+		struct aegis_metric_label l = {.name = "worker", .value = idx[i]};
+		aegis_metrics_uint(m, &l, 1, aegis_dns_server_worker_stats(p->dns, i)->table_swaps);
+	}
+}
+/* end workers */
+
 /* mesh: the workload identity and the outbound (15001) and inbound (15006) listeners, started before the
  * configuration source so that the first routing table has somewhere to go. Without --mesh nothing here
  * runs. A missing or bad --cert-dir with --mesh is fatal: mesh traffic must never fall back to plaintext. */
@@ -393,12 +508,35 @@ static int mesh_start(struct proxy *p)
 	} else {
 		AEGIS_LOG(AEGIS_LOG_WARN, "--mesh without --cert-dir: mesh destinations will be refused");
 	}
+	/* HBONE (15008): the listener serves peers whatever --mesh-transport says; the outbound side uses
+	 * the pool unless --mesh-transport direct. It needs an identity: without --cert-dir there is none. */
+	if (p->mtls != NULL) {
+		struct aegis_mesh_hbone_opts ho = {
+		        .listen = p->opts.hbone_listen,
+		        .peer_port = p->opts.hbone_port,
+		        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
+		        .keepalive_ms = p->opts.hbone_keepalive_ms,
+		        .pool_idle_ms = p->opts.hbone_pool_idle_ms,
+		        .so_mark = p->opts.so_mark,
+		        .mtls = p->mtls,
+		};
+		int hrc = aegis_mesh_hbone_new(p->loop, &ho, &p->hbone);
+		if (hrc != 0) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the HBONE listener",
+			          LKV_S("error", aegis_strerror(hrc)), LKV_S("detail", strerror(errno)));
+			return -1;
+		}
+		AEGIS_LOG(AEGIS_LOG_INFO, "mesh HBONE listening",
+		          LKV_S("addr", aegis_sockaddr_str(&ho.listen, buf, sizeof(buf))),
+		          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
+	}
 	struct aegis_mesh_outbound_opts oo = {
 	        .n_listen = p->opts.n_outbound_listen,
 	        .connect_timeout_ms = p->opts.mesh_connect_timeout_ms,
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 	        .so_mark = p->opts.so_mark,
 	        .mtls = p->mtls,
+	        .hbone = p->opts.mesh_direct ? NULL : p->hbone,
 	};
 	memcpy(oo.listen, p->opts.outbound_listen, sizeof(oo.listen));
 	if (oo.n_listen == 0) {
@@ -455,10 +593,21 @@ static void mesh_file_opts(struct proxy *p, struct aegis_file_source_opts *fo)
 	fo->routes_user = p->outbound;
 }
 
+/* The same for the xDS source: routes are built from every configuration the client accepts. */
+static void mesh_xds_opts(struct proxy *p, struct aegis_xds_source_opts *xo)
+{
+	if (p->outbound == NULL)
+		return;
+	xo->routes = &p->routes_opts;
+	xo->post_routes = mesh_post_routes;
+	xo->routes_user = p->outbound;
+}
+
 static void mesh_free(struct proxy *p)
 {
 	aegis_mesh_inbound_free(p->inbound);
 	aegis_mesh_outbound_free(p->outbound); /* closes every relay, inbound ones too */
+	aegis_mesh_hbone_free(p->hbone);       /* after the outbound, which cancels its CONNECTs there */
 	aegis_mtls_free(p->mtls);
 }
 /* end mesh */
@@ -496,8 +645,8 @@ int main(int argc, char **argv)
 	(void)aegis_privs_socket_owner(fsuid_before);
 	if (dns_rc != 0)
 		goto out;
-	aegis_dns_server_set_policy(p.dns, p.policy, p.qlog); /* policy */
-	if (start_forwarder(&p) != 0)
+	aegis_dns_server_set_policy(p.dns, p.policy, p.qlog);   /* policy */
+	if (start_forwarder(&p) != 0 || workers_start(&p) != 0) /* workers */
 		goto out;
 
 	if (mesh_start(&p) != 0) /* mesh */
@@ -531,6 +680,16 @@ int main(int argc, char **argv)
 		        .local_cluster = p.opts.cluster,
 		        .delta = p.opts.xds_delta,
 		};
+		mesh_xds_opts(&p, &xo); /* mesh */
+		/* xDS over mTLS: the workload certificate; the control plane must prove aegis-xds's identity
+		 * in our trust domain unless --xds-server-id says otherwise (docs/xds.md). */
+		char xds_id[300];
+		snprintf(xds_id, sizeof(xds_id), "spiffe://%s/ns/aegis-system/sa/aegis-xds",
+		         p.opts.trust_domain ? p.opts.trust_domain : "cluster.local");
+		if (p.opts.xds_tls) {
+			xo.tls_cert_dir = p.opts.cert_dir;
+			xo.tls_server_id = p.opts.xds_server_id ? p.opts.xds_server_id : xds_id;
+		}
 		int rc = aegis_xds_source_start(&xo, p.dns, &p.xds);
 		if (rc != 0) {
 			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the xds client",
@@ -564,11 +723,23 @@ int main(int argc, char **argv)
 		p.admin_mesh = (struct aegis_admin_mesh_ctx){.outbound = p.outbound,
 		                                             .inbound = p.inbound,
 		                                             .mtls = p.mtls,
+		                                             .hbone = p.hbone,
 		                                             .cert_dir = p.opts.cert_dir};
 		if (p.outbound != NULL && aegis_admin_mesh_register(p.admin, &p.admin_mesh) != 0)
 			goto out;
 		AEGIS_LOG(AEGIS_LOG_INFO, "admin listening",
 		          LKV_S("addr", aegis_sockaddr_str(&p.opts.admin, abuf, sizeof(abuf))));
+		/* The status port: the kubelet's probes, from outside the pod, see readiness and liveness
+		 * only (admin.h); the admin endpoint stays on loopback. */
+		if (p.opts.have_status_listen) {
+			if (aegis_admin_new(p.loop, &p.opts.status_listen, &p.status) != 0)
+				goto out;
+			aegis_admin_set_status_only(p.status);
+			aegis_admin_set_ready(p.status, aegis_admin_sections_ready, p.admin_sections);
+			AEGIS_LOG(
+			        AEGIS_LOG_INFO, "status listening",
+			        LKV_S("addr", aegis_sockaddr_str(&p.opts.status_listen, abuf, sizeof(abuf))));
+		}
 	}
 	/* end admin */
 
@@ -576,6 +747,11 @@ int main(int argc, char **argv)
 	if (aegis_admin_add_metrics(p.admin, policy_metrics, &p) != 0 || policy_drop_privileges(&p) != 0)
 		goto out;
 	/* end policy */
+	/* workers: threads start after the privilege drop (capabilities are per thread) */
+	if (aegis_dns_server_n_workers(p.dns) > 1 &&
+	    (aegis_admin_add_metrics(p.admin, workers_metrics, &p) != 0 ||
+	     aegis_dns_server_run_workers(p.dns) != 0))
+		goto out;
 
 	ev_signal_init(&p.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&p.sigint, stop_cb, SIGINT);
@@ -585,6 +761,7 @@ int main(int argc, char **argv)
 	ev_run(p.loop, 0);
 	exit_code = 0;
 out:
+	aegis_admin_free(p.status);                  /* admin: status port */
 	aegis_admin_free(p.admin);                   /* admin */
 	aegis_admin_sections_free(p.admin_sections); /* admin */
 	aegis_file_source_free(p.files);
@@ -597,7 +774,13 @@ out:
 	aegis_qlog_free(p.qlog);
 	aegis_policy_free(p.policy);
 	/* end policy */
+	for (unsigned i = 1; i < AEGIS_DNS_MAX_WORKERS; i++) { /* workers: their servers are gone */
+		aegis_upstream_free(p.w_upstream[i]);
+		aegis_cache_free(p.w_cache[i]);
+		aegis_policy_free(p.w_policy[i]);
+	}
 	aegis_upstream_free(p.upstream);
+	aegis_dnssec_free(p.dnssec); /* dnssec: after the forwarder, which borrows it */
 	aegis_cache_free(p.cache);
 	aegis_search_free(p.search);
 	ev_loop_destroy(p.loop);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,8 @@ static void detect(struct in_conn *c, bool timed_out)
 		return;
 	}
 	SSL_set_accept_state(c->ssl);
+	/* Whole socket buffers instead of a record header and then its body: one read per record run. */
+	SSL_set_read_ahead(c->ssl, 1);
 	c->st = ST_HANDSHAKE;
 	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);
 	ev_timer_start(in->loop, &c->timer);
@@ -222,10 +225,12 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->st == ST_DETECT) {
 		detect(c, true);
 	} else {
-		if (c->st == ST_LOCAL)
+		if (c->st == ST_LOCAL) {
 			c->in->stats.local_failures++;
-		else
+		} else {
 			c->in->stats.refused++;
+			aegis_mtls_note_timeout(c->in->opts.mtls, c->what);
+		}
 		AEGIS_LOG(AEGIS_LOG_INFO, "inbound timed out", LKV_S("conn", c->what),
 		          LKV_S("stage", c->st == ST_LOCAL ? "local connect" : "handshake"));
 		conn_free(c);
@@ -244,6 +249,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (fd < 0)
 			break;
 		in->stats.accepted++;
+		/* A relay forwards what it has at once: Nagle would hold a small write until the peer's
+		 * delayed ACK (docs/mesh.md). The sockets it connects have it too (aegis_net_connect). */
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct in_conn *c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);

@@ -2,6 +2,8 @@
 #include "mesh_outbound.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ struct listener {
 	struct aegis_mesh_outbound *ob;
 };
 
-enum conn_state { ST_CONNECTING, ST_HANDSHAKE };
+enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_HBONE };
 
 /* One application connection until its relay starts. */
 struct conn {
@@ -37,6 +39,7 @@ struct conn {
 	int app_fd;
 	int up_fd;
 	SSL *ssl;
+	struct aegis_mesh_hbone_req *req; /* ST_HBONE: the CONNECT in progress */
 	enum conn_state st;
 	ev_io io;
 	ev_timer timer;
@@ -93,6 +96,8 @@ static void conn_free(struct conn *c, bool close_app)
 	struct aegis_mesh_outbound *ob = c->ob;
 	ev_io_stop(ob->loop, &c->io);
 	ev_timer_stop(ob->loop, &c->timer);
+	if (c->req != NULL)
+		aegis_mesh_hbone_cancel(c->req);
 	SSL_free(c->ssl);
 	if (c->up_fd >= 0)
 		close(c->up_fd);
@@ -264,6 +269,8 @@ static void connected(struct conn *c)
 		return;
 	}
 	SSL_set_connect_state(c->ssl);
+	/* Whole socket buffers instead of a record header and then its body: one read per record run. */
+	SSL_set_read_ahead(c->ssl, 1);
 	c->st = ST_HANDSHAKE;
 	ev_timer_stop(ob->loop, &c->timer);
 	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);
@@ -288,12 +295,48 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->st == ST_CONNECTING) {
 		connect_failed(c, "connect timeout");
 	} else {
-		AEGIS_LOG(AEGIS_LOG_WARN, "mtls handshake timed out", LKV_S("conn", c->what));
+		aegis_mtls_note_timeout(c->ob->opts.mtls, c->what);
 		c->ob->stats.mtls_refused++;
 		conn_free(c, true);
 	}
 	(void)loop;
 	(void)revents;
+}
+
+/* The answer to an HBONE CONNECT (mesh_hbone.h): a stream is a connected and identity-checked endpoint. */
+static void hbone_done(void *user, enum aegis_mesh_hbone_result r, const char *why)
+{
+	struct conn *c = user;
+	struct aegis_mesh_outbound *ob = c->ob;
+	c->req = NULL;
+	if (r == AEGIS_MESH_HBONE_OK) {
+		(void)aegis_outlier_report(ob->outlier, &c->ep->addr, true, 0, 0, now_ms(ob));
+		ob->stats.mtls_ok++;
+		count_cluster(ob, c->cluster->name);
+		c->app_fd = -1; /* the tunnel owns it now */
+		conn_free(c, false);
+		return;
+	}
+	if (r == AEGIS_MESH_HBONE_REFUSED) {
+		ob->stats.mtls_refused++;
+		conn_free(c, true);
+		return;
+	}
+	connect_failed(c, why);
+}
+
+static void start_hbone(struct conn *c, uint32_t timeout_ms)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	const char *one[1] = {c->ep->identity};
+	const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
+	size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
+	c->st = ST_HBONE;
+	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->what,
+	                          hbone_done, c, &c->req) != 0) {
+		c->req = NULL;
+		connect_failed(c, strerror(errno));
+	}
 }
 
 static void start_connect(struct conn *c, const struct sockaddr_storage *to, uint32_t timeout_ms)
@@ -329,7 +372,10 @@ static void attempt(struct conn *c)
 	         aegis_sockaddr_str(&to, buf, sizeof(buf)));
 	uint32_t t =
 	        c->cluster->connect_timeout_ms ? c->cluster->connect_timeout_ms : ob->opts.connect_timeout_ms;
-	start_connect(c, &to, t);
+	if (c->cluster->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL)
+		start_hbone(c, t);
+	else
+		start_connect(c, &to, t);
 }
 
 static void route(struct conn *c)
@@ -374,6 +420,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (fd < 0)
 			break;
 		ob->stats.accepted++;
+		/* A relay forwards what it has at once: Nagle would hold a small write until the
+		 * application's delayed ACK (docs/mesh.md). Connected sockets: aegis_net_connect. */
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);
@@ -429,7 +479,9 @@ void aegis_mesh_outbound_post_routes(struct aegis_mesh_outbound *ob, struct aegi
 static void cert_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct aegis_mesh_outbound *ob = container_of(w, struct aegis_mesh_outbound, cert_watch);
-	(void)aegis_mtls_maybe_reload(ob->opts.mtls);
+	/* HBONE: pooled connections present the old certificate; new streams go to new connections. */
+	if (aegis_mtls_maybe_reload(ob->opts.mtls) == 1 && ob->opts.hbone != NULL)
+		aegis_mesh_hbone_rotated(ob->opts.hbone);
 	(void)loop;
 	(void)revents;
 }
@@ -481,6 +533,11 @@ void aegis_mesh_outbound_stats(const struct aegis_mesh_outbound *ob, struct aegi
 {
 	*out = ob->stats;
 	out->active += aegis_pipe_count();
+	if (ob->opts.hbone != NULL) {
+		struct aegis_mesh_hbone_stats hs;
+		aegis_mesh_hbone_stats(ob->opts.hbone, &hs);
+		out->active += (unsigned)(hs.streams_active[0] + hs.streams_active[1]);
+	}
 }
 
 const struct aegis_routes *aegis_mesh_outbound_routes(const struct aegis_mesh_outbound *ob)

@@ -1,9 +1,10 @@
 /* The outbound mesh listener (15001): connections that iptables redirected from the application. For each:
  * the original destination (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), a route lookup, an endpoint pick
  * (locality, weight, health, outlier ejection), a connect with a timeout, up to `attempts` endpoints on
- * connect failure, then — for a mesh endpoint — mutual TLS to the peer's sidecar (legacy direct mode: the
- * connect goes to <endpoint-ip>:<target-port>, which the peer's capture rules send to its 15006) with the
- * peer's SPIFFE ID checked, and a relay (mesh_pipe.h) with half-close and an idle timeout. Destinations
+ * connect failure, then — for a mesh endpoint — either a CONNECT stream over HBONE (mesh_hbone.h; the
+ * default) or legacy direct mutual TLS to the peer's sidecar (the connect goes to
+ * <endpoint-ip>:<target-port>, which the peer's capture rules send to its 15006), with the peer's SPIFFE
+ * ID checked, and a relay (mesh_pipe.h) with half-close and an idle timeout. Destinations
  * that are not mesh services are connected to unchanged (passthrough).
  *
  * Threading: everything runs on the loop thread except aegis_mesh_outbound_post_routes(), which any thread
@@ -19,6 +20,7 @@
 #include <ev.h>
 
 #include "aegis/err.h"
+#include "mesh_hbone.h"
 #include "mesh_routes.h"
 #include "mtls_ctx.h"
 
@@ -30,6 +32,9 @@ struct aegis_mesh_outbound_opts {
 	uint32_t attempts;           /* endpoints tried per connection; 0 = 3 */
 	uint32_t so_mark;
 	struct aegis_mtls *mtls; /* NULL: mesh endpoints are refused (no identity to present) */
+	/* Non-NULL: mesh (ISTIO_MUTUAL) endpoints are reached over HBONE (CONNECT streams on pooled mTLS
+	 * connections to <endpoint-ip>:15008, mesh_hbone.h); NULL: legacy direct mTLS to the endpoint. */
+	struct aegis_mesh_hbone *hbone;
 };
 
 struct aegis_mesh_outbound_stats {

@@ -4,7 +4,12 @@
  * write a, propagate a half-close) until none makes progress, then recomputes the events each socket waits
  * for. Trying everything on every wake-up is what makes TLS simple here: an SSL_read may need the socket to
  * be writable and an SSL_write readable, and decrypted bytes may sit inside the SSL with nothing left on
- * the socket to wake us; a step that cannot progress costs one call that returns WANT_*. */
+ * the socket to wake us; a step that cannot progress costs one call that returns WANT_*.
+ *
+ * Reads are the exception: a side is read only while it may hold bytes (side.readable). A read that
+ * returned less than it asked for, with nothing left inside the SSL, or that said EAGAIN, emptied the
+ * socket; the next readiness event of that socket (the loop is level-triggered) makes it readable again.
+ * Without this, every wake-up cost two reads that said EAGAIN (about 8 reads per request/response). */
 #include "aegis/container.h"
 #include "mesh_pipe.h"
 
@@ -25,6 +30,7 @@ struct side {
 	bool wr_shut;    /* we stopped sending */
 	bool want_read;  /* the SSL asked for readability to make progress on a write */
 	bool want_write; /* ... or writability to progress on a read */
+	bool readable;   /* a read may find bytes (see the top of this file) */
 	struct aegis_pipe *p;
 };
 
@@ -60,10 +66,12 @@ static enum io_result side_read(struct side *s, uint8_t *buf, size_t cap, size_t
 		int n = SSL_read(s->ssl, buf, (int)(cap > INT32_MAX ? INT32_MAX : cap));
 		if (n > 0) {
 			*got = (size_t)n;
+			if ((size_t)n < cap && SSL_pending(s->ssl) == 0 && !SSL_has_pending(s->ssl))
+				s->readable = false;
 			return IO_OK;
 		}
 		switch (SSL_get_error(s->ssl, n)) {
-		case SSL_ERROR_WANT_READ: return IO_AGAIN;
+		case SSL_ERROR_WANT_READ: s->readable = false; return IO_AGAIN;
 		case SSL_ERROR_WANT_WRITE: s->want_write = true; return IO_AGAIN;
 		case SSL_ERROR_ZERO_RETURN: return IO_EOF;
 		case SSL_ERROR_SYSCALL:
@@ -75,10 +83,14 @@ static enum io_result side_read(struct side *s, uint8_t *buf, size_t cap, size_t
 	ssize_t n = read(s->fd, buf, cap);
 	if (n > 0) {
 		*got = (size_t)n;
+		if ((size_t)n < cap)
+			s->readable = false;
 		return IO_OK;
 	}
 	if (n == 0)
 		return IO_EOF;
+	if (errno == EAGAIN)
+		s->readable = false;
 	return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_ERR;
 }
 
@@ -132,7 +144,7 @@ static bool step(struct aegis_pipe *p, struct side *from, struct dir *d, struct 
 	bool progress = false;
 	if (d->len == 0)
 		d->off = 0; /* drained: the whole buffer is free again */
-	if (!from->rd_eof && d->off + d->len < AEGIS_PIPE_BUF) {
+	if (!from->rd_eof && from->readable && d->off + d->len < AEGIS_PIPE_BUF) {
 		size_t got = 0;
 		enum io_result r =
 		        side_read(from, d->data + d->off + d->len, AEGIS_PIPE_BUF - d->off - d->len, &got);
@@ -256,6 +268,8 @@ static void pump(struct aegis_pipe *p)
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct side *s = container_of(w, struct side, io);
+	if (revents & EV_READ)
+		s->readable = true;
 	pump(s->p);
 	(void)loop;
 	(void)revents;
@@ -284,8 +298,8 @@ int aegis_pipe_start(struct ev_loop *loop, int fd_a, SSL *ssl_a, int fd_b, SSL *
 	if (p == NULL)
 		return AEGIS_ENOMEM;
 	p->loop = loop;
-	p->a = (struct side){.fd = fd_a, .ssl = ssl_a, .p = p};
-	p->b = (struct side){.fd = fd_b, .ssl = ssl_b, .p = p};
+	p->a = (struct side){.fd = fd_a, .ssl = ssl_a, .readable = true, .p = p};
+	p->b = (struct side){.fd = fd_b, .ssl = ssl_b, .readable = true, .p = p};
 	p->done = done;
 	p->user = user;
 	p->idle_s = idle_ms / 1000.0;

@@ -328,21 +328,6 @@ static int add_workload(struct epctx *x, const struct aegis_workload *w, const c
 	return add_ep(x, &cd);
 }
 
-/* The WorkloadEntry that describes an EndpointSlice endpoint's pod (same namespace; same address, or named
- * as the targetRef pod), or NULL. */
-static const struct aegis_workload_entry *pod_of(const struct aegis_config *cfg, const char *ns,
-                                                 const char *addr, const char *pod)
-{
-	for (size_t i = 0; i < cfg->n_workload_entries; i++) {
-		const struct aegis_workload_entry *we = &cfg->workload_entries[i];
-		if (strcmp(we->meta.namespace_, ns) != 0)
-			continue;
-		if (strcmp(we->spec.address, addr) == 0 || (pod[0] && strcmp(we->meta.name, pod) == 0))
-			return we;
-	}
-	return NULL;
-}
-
 static const char *cluster_locality(const struct aegis_config *cfg, const char *cluster)
 {
 	for (size_t i = 0; i < cfg->n_clusters; i++)
@@ -378,8 +363,8 @@ static int slice_endpoints(struct epctx *x, const struct aegis_k8s_service *svc,
 			                      : se->ready     ? AEGIS_HEALTH_HEALTHY
 			                                      : AEGIS_HEALTH_UNHEALTHY;
 			for (size_t k = 0; k < se->n_addresses; k++) {
-				const struct aegis_workload_entry *we =
-				        pod_of(cfg, svc->meta.namespace_, se->addresses[k], se->target_name);
+				const struct aegis_workload_entry *we = aegis_config_pod_of(
+				        cfg, svc->meta.namespace_, se->addresses[k], se->target_name);
 				struct cand cd = {
 				        .address = se->addresses[k],
 				        .port = port,

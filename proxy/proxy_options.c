@@ -17,6 +17,10 @@ static const char usage[] =
         "  --config PATH            YAML file or directory of resources (repeatable)\n"
         "  --xds-address HOST:PORT  follow an ADS control plane (aegis-xds or istiod)\n"
         "  --xds-delta              use delta xDS (DeltaAggregatedResources)\n"
+        "  --xds-tls                mutual TLS to the control plane (port 15012) with --cert-dir's\n"
+        "                           certificate; the server's chain is verified against its root\n"
+        "  --xds-server-id ID       the control plane's SPIFFE ID with --xds-tls (default\n"
+        "                           spiffe://TRUST_DOMAIN/ns/aegis-system/sa/aegis-xds; \"\" = any)\n"
         "  --node-id ID             xDS node id (default sidecar~$INSTANCE_IP~$POD_NAME.NS~NS.svc.DOMAIN)\n"
         "\n"
         "DNS:\n"
@@ -44,8 +48,12 @@ static const char usage[] =
         "  --cache-max-ttl S        cap on cached TTLs (default 3600)\n"
         "  --cache-min-ttl S        floor on cached TTLs (default 0)\n"
         "  --serve-stale S          answer expired entries up to S seconds while upstream fails\n"
+        "  --dnssec-validate        validate forwarded answers (AD on secure, SERVFAIL on bogus)\n"
+        "  --trust-anchor FILE      DS/DNSKEY records to trust (repeatable; needed by --dnssec-validate)\n"
         "  --forward-unready        before the first config, forward mesh names instead of SERVFAIL\n"
         "  --reuseport              set SO_REUSEPORT on the DNS sockets\n"
+        "  --dns-workers N          N threads answering DNS, each with its own loop, sockets\n"
+        "                           (SO_REUSEPORT) and forwarder (default 1; docs/dns.md)\n"
         "\n"
         "Security (docs/security.md):\n"
         "  --allow-source CIDR      also answer these sources (repeatable; default: loopback and\n"
@@ -63,10 +71,15 @@ static const char usage[] =
         "                           0 keeps root)\n"
         "\n"
         "Mesh traffic (docs/mesh.md):\n"
-        "  --mesh                   relay captured TCP (outbound :15001, inbound :15006)\n"
+        "  --mesh                   relay captured TCP (outbound :15001, inbound :15006, HBONE :15008)\n"
         "  --outbound-listen ADDR:PORT  outbound capture listener (repeatable, at most 2; implies --mesh)\n"
         "  --inbound-listen ADDR:PORT   inbound capture listener (implies --mesh)\n"
-        "  --hbone-listen ADDR:PORT     HBONE listener (default 0.0.0.0:15008; not served yet)\n"
+        "  --hbone-listen ADDR:PORT     HBONE listener (default 0.0.0.0:15008)\n"
+        "  --mesh-transport hbone|direct  how mesh endpoints are reached: HTTP/2 CONNECT on pooled mTLS\n"
+        "                           connections to <ip>:15008 (default), or legacy mTLS to <ip>:<port>\n"
+        "  --hbone-port P           the peers' HBONE port (default 15008)\n"
+        "  --hbone-keepalive MS     PING an HBONE connection silent this long (default 10000)\n"
+        "  --hbone-pool-idle MS     close a pooled HBONE connection without streams after (default 60000)\n"
         "  --inbound-strict         refuse plaintext inbound (PeerAuthentication STRICT)\n"
         "  --trust-domain TD        SPIFFE trust domain of expected peers (default cluster.local)\n"
         "  --locality R/Z[/S]       this pod's locality (endpoint priority)\n"
@@ -77,6 +90,8 @@ static const char usage[] =
         "Other:\n"
         "  --admin ADDR:PORT        admin endpoint (default 127.0.0.1:15000)\n"
         "  --admin-allow-non-loopback  permit a non-loopback admin address\n"
+        "  --status-listen ADDR[:PORT]  kubelet probes: GET /healthz/ready and /healthz/live only\n"
+        "                           (port 15021 when omitted; default off, the injector sets it)\n"
         "  --cert-dir DIR           workload identity (cert-chain.pem, key.pem, root-cert.pem)\n"
         "  --no-watch               do not reload config files when they change (SIGHUP still does)\n"
         "  --log-level LEVEL        debug, info, warn or error (default info)\n"
@@ -99,6 +114,7 @@ enum {
 	OPT_NO_WATCH,
 	OPT_FWD_UNREADY,
 	OPT_REUSEPORT,
+	OPT_DNS_WORKERS,
 	OPT_STUB,
 	OPT_UP_PARALLEL,
 	OPT_UP_TIMEOUT,
@@ -110,8 +126,13 @@ enum {
 	OPT_CACHE_MAX_TTL,
 	OPT_CACHE_MIN_TTL,
 	OPT_SERVE_STALE,
+	OPT_DNSSEC_VALIDATE, /* dnssec */
+	OPT_TRUST_ANCHOR,
 	OPT_XDS_DELTA,
 	OPT_NODE_ID,
+	OPT_STATUS_LISTEN,
+	OPT_XDS_TLS,
+	OPT_XDS_SERVER_ID,
 	OPT_HELP,
 	OPT_VERSION,
 	/* policy */
@@ -137,6 +158,10 @@ enum {
 	OPT_WORKLOAD_LABEL,
 	OPT_MESH_CONNECT_TIMEOUT,
 	OPT_MESH_IDLE_TIMEOUT,
+	OPT_MESH_TRANSPORT,
+	OPT_HBONE_PORT,
+	OPT_HBONE_KEEPALIVE,
+	OPT_HBONE_POOL_IDLE,
 };
 
 static const struct option long_opts[] = {
@@ -156,6 +181,7 @@ static const struct option long_opts[] = {
         {"no-watch", no_argument, NULL, OPT_NO_WATCH},
         {"forward-unready", no_argument, NULL, OPT_FWD_UNREADY},
         {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+        {"dns-workers", required_argument, NULL, OPT_DNS_WORKERS},
         {"stub-zone", required_argument, NULL, OPT_STUB},
         {"upstream-parallel", no_argument, NULL, OPT_UP_PARALLEL},
         {"upstream-timeout", required_argument, NULL, OPT_UP_TIMEOUT},
@@ -167,6 +193,8 @@ static const struct option long_opts[] = {
         {"cache-max-ttl", required_argument, NULL, OPT_CACHE_MAX_TTL},
         {"cache-min-ttl", required_argument, NULL, OPT_CACHE_MIN_TTL},
         {"serve-stale", required_argument, NULL, OPT_SERVE_STALE},
+        {"dnssec-validate", no_argument, NULL, OPT_DNSSEC_VALIDATE}, /* dnssec */
+        {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
         {"allow-source", required_argument, NULL, OPT_ALLOW_SOURCE}, /* policy */
         {"deny-action", required_argument, NULL, OPT_DENY_ACTION},
         {"allow-non-loopback-listen", no_argument, NULL, OPT_DNS_ANY},
@@ -180,6 +208,9 @@ static const struct option long_opts[] = {
         {"user", required_argument, NULL, OPT_USER},
         {"xds-delta", no_argument, NULL, OPT_XDS_DELTA},
         {"node-id", required_argument, NULL, OPT_NODE_ID},
+        {"status-listen", required_argument, NULL, OPT_STATUS_LISTEN},
+        {"xds-tls", no_argument, NULL, OPT_XDS_TLS},
+        {"xds-server-id", required_argument, NULL, OPT_XDS_SERVER_ID},
         {"mesh", no_argument, NULL, OPT_MESH}, /* mesh */
         {"outbound-listen", required_argument, NULL, OPT_OUTBOUND_LISTEN},
         {"inbound-listen", required_argument, NULL, OPT_INBOUND_LISTEN},
@@ -190,6 +221,10 @@ static const struct option long_opts[] = {
         {"workload-label", required_argument, NULL, OPT_WORKLOAD_LABEL},
         {"mesh-connect-timeout", required_argument, NULL, OPT_MESH_CONNECT_TIMEOUT},
         {"mesh-idle-timeout", required_argument, NULL, OPT_MESH_IDLE_TIMEOUT},
+        {"mesh-transport", required_argument, NULL, OPT_MESH_TRANSPORT},
+        {"hbone-port", required_argument, NULL, OPT_HBONE_PORT},
+        {"hbone-keepalive", required_argument, NULL, OPT_HBONE_KEEPALIVE},
+        {"hbone-pool-idle", required_argument, NULL, OPT_HBONE_POOL_IDLE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -308,6 +343,24 @@ static int parse_mesh_opt(int c, const char *arg, struct aegis_proxy_options *o,
 		return parse_u32("mesh-connect-timeout", arg, 1, 600000, &o->mesh_connect_timeout_ms, err);
 	case OPT_MESH_IDLE_TIMEOUT:
 		return parse_u32("mesh-idle-timeout", arg, 1, 86400000, &o->mesh_idle_timeout_ms, err);
+	case OPT_MESH_TRANSPORT:
+		if (strcmp(arg, "hbone") != 0 && strcmp(arg, "direct") != 0) {
+			fprintf(err, "aegis-proxy: bad --mesh-transport '%s' (want hbone or direct)\n", arg);
+			return -1;
+		}
+		o->mesh_direct = strcmp(arg, "direct") == 0;
+		return 0;
+	case OPT_HBONE_PORT: {
+		uint32_t v;
+		if (parse_u32("hbone-port", arg, 1, 65535, &v, err) != 0)
+			return -1;
+		o->hbone_port = (uint16_t)v;
+		return 0;
+	}
+	case OPT_HBONE_KEEPALIVE:
+		return parse_u32("hbone-keepalive", arg, 100, 3600000, &o->hbone_keepalive_ms, err);
+	case OPT_HBONE_POOL_IDLE:
+		return parse_u32("hbone-pool-idle", arg, 100, 86400000, &o->hbone_pool_idle_ms, err);
 	default: return 1;
 	}
 }
@@ -428,6 +481,16 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 			}
 			break;
 		case OPT_ADMIN_ANY: o->admin_non_loopback_ok = true; break;
+		case OPT_STATUS_LISTEN:
+			if (aegis_sockaddr_parse(optarg, 15021, &o->status_listen) != 0) {
+				fprintf(err, "aegis-proxy: bad --status-listen '%s' (want ADDR[:PORT])\n",
+				        optarg);
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			o->have_status_listen = true;
+			break;
+		case OPT_XDS_TLS: o->xds_tls = true; break;
+		case OPT_XDS_SERVER_ID: o->xds_server_id = optarg; break;
 		case OPT_NAMESPACE: o->namespace_ = optarg; break;
 		case OPT_DOMAIN: o->cluster_domain = optarg; break;
 		case OPT_CLUSTER: o->cluster = optarg; break;
@@ -499,9 +562,22 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 			if (parse_u32("serve-stale", optarg, 0, 604800, &o->serve_stale, err))
 				return AEGIS_OPTIONS_EXIT_USAGE;
 			break;
+		case OPT_DNSSEC_VALIDATE: o->dnssec_validate = true; break; /* dnssec */
+		case OPT_TRUST_ANCHOR:
+			if (o->n_trust_anchors == sizeof(o->trust_anchors) / sizeof(o->trust_anchors[0])) {
+				fprintf(err, "aegis-proxy: too many --trust-anchor (max %zu)\n",
+				        sizeof(o->trust_anchors) / sizeof(o->trust_anchors[0]));
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			}
+			o->trust_anchors[o->n_trust_anchors++] = optarg;
+			break;
 		case OPT_NO_WATCH: o->watch = false; break;
 		case OPT_FWD_UNREADY: o->forward_unready = true; break;
 		case OPT_REUSEPORT: o->reuseport = true; break;
+		case OPT_DNS_WORKERS:
+			if (parse_u32("dns-workers", optarg, 1, 64, &o->dns_workers, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
 		case OPT_HELP: fputs(usage, out); return AEGIS_OPTIONS_EXIT_OK;
 		case OPT_VERSION:
 			fprintf(out, "aegis-proxy %s\n", AEGIS_VERSION);
@@ -520,8 +596,25 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 		fprintf(err, "aegis-proxy: give --config PATH or --xds-address HOST:PORT\n%s", usage);
 		return AEGIS_OPTIONS_EXIT_USAGE;
 	}
+	/* dnssec: validation without an anchor could only ever say "indeterminate": refuse it */
+	if (o->dnssec_validate && o->n_trust_anchors == 0) {
+		fprintf(err, "aegis-proxy: --dnssec-validate needs at least one --trust-anchor FILE\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (!o->dnssec_validate && o->n_trust_anchors > 0) {
+		fprintf(err, "aegis-proxy: --trust-anchor is only used with --dnssec-validate\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
 	if (o->n_config_paths > 0 && o->xds_address != NULL) {
 		fprintf(err, "aegis-proxy: --config and --xds-address are exclusive\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (o->xds_tls && (o->xds_address == NULL || o->cert_dir == NULL)) {
+		fprintf(err, "aegis-proxy: --xds-tls needs --xds-address and --cert-dir\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
+	if (o->xds_server_id != NULL && !o->xds_tls) {
+		fprintf(err, "aegis-proxy: --xds-server-id is for --xds-tls\n");
 		return AEGIS_OPTIONS_EXIT_USAGE;
 	}
 	if (!is_loopback(&o->admin) && !o->admin_non_loopback_ok) {

@@ -36,6 +36,10 @@ struct aegis_proxy_options {
 	size_t n_dns_listen;
 	struct sockaddr_storage admin;
 	bool admin_non_loopback_ok;
+	struct sockaddr_storage status_listen; /* --status-listen: /healthz/ready and /healthz/live only */
+	bool have_status_listen;
+	bool xds_tls;              /* --xds-tls: mutual TLS to the control plane with --cert-dir's files */
+	const char *xds_server_id; /* expected SPIFFE ID of the control plane; NULL = aegis-xds's default */
 	const char *namespace_;
 	const char *cluster_domain;
 	const char *cluster; /* local cluster in a multi-cluster config */
@@ -53,13 +57,17 @@ struct aegis_proxy_options {
 	uint32_t cache_size;    /* positive entries; 0 = default */
 	uint32_t cache_max_ttl; /* 0 = default */
 	uint32_t cache_min_ttl;
-	uint32_t serve_stale; /* seconds; 0 = off */
+	uint32_t serve_stale;          /* seconds; 0 = off */
+	bool dnssec_validate;          /* dnssec: --dnssec-validate (docs/security.md) */
+	const char *trust_anchors[16]; /* dnssec: --trust-anchor FILE (repeatable) */
+	size_t n_trust_anchors;
 	const char *cert_dir;
 	enum aegis_log_level log_level;
 	uint32_t ttl;
 	bool watch; /* reload config files when they change */
 	bool forward_unready;
 	bool reuseport;
+	uint32_t dns_workers; /* --dns-workers: DNS threads (0 or 1 = the main loop only) */
 	/* policy: security controls (docs/security.md) */
 	struct aegis_policy_cidr allow_sources[AEGIS_POLICY_MAX_CIDRS];
 	size_t n_allow_sources;
@@ -77,7 +85,7 @@ struct aegis_proxy_options {
 	struct sockaddr_storage outbound_listen[2];
 	size_t n_outbound_listen;
 	struct sockaddr_storage inbound_listen;
-	struct sockaddr_storage hbone_listen; /* parsed, not served yet (HBONE is not implemented) */
+	struct sockaddr_storage hbone_listen; /* the HBONE listener (15008) */
 	bool inbound_strict;
 	const char *trust_domain;
 	const char *locality;
@@ -86,7 +94,11 @@ struct aegis_proxy_options {
 	size_t n_workload_labels;
 	uint32_t mesh_connect_timeout_ms;
 	uint32_t mesh_idle_timeout_ms;
-	/* end mesh */
+	bool mesh_direct;            /* --mesh-transport direct: legacy mTLS to <endpoint>:<port>, no HBONE */
+	uint16_t hbone_port;         /* --hbone-port: where peers' HBONE listeners are (15008) */
+	uint32_t hbone_keepalive_ms; /* --hbone-keepalive */
+	uint32_t hbone_pool_idle_ms; /* --hbone-pool-idle */
+	                             /* end mesh */
 };
 
 enum aegis_proxy_options_result {

@@ -14,16 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aegis/log.h"
 #include "dns_name.h"
+#include "dnssec.h"
+#include "dnssec_msg.h"
 
 #define HDR            12
 #define MAX_ATTEMPTS   8 /* sockets open per transaction; the oldest is closed to make room */
 #define QBUF           (HDR + AEGIS_DNS_MAX_NAME + 4)
 #define RCODE_SERVFAIL 2
 #define RCODE_REFUSED  5
+#define RCODE_NXDOMAIN 3
+/* dnssec: a DNSKEY/DS fetch of the validator: no size limit for the answer, retried over TCP on TC */
+#define F_INTERNAL 0x100u
 
 const uint32_t aegis_upstream_rtt_bounds_us[AEGIS_UPSTREAM_RTT_BUCKETS] = {
         500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, UINT32_MAX};
@@ -100,6 +106,11 @@ struct txn {
 	ev_timer timer;
 	struct attempt att[MAX_ATTEMPTS];
 	struct waiter *waiters;
+	/* dnssec: the answer being validated (attempts closed, new waiters still join) */
+	bool validating;
+	struct aegis_dnssec_job *vjob;
+	uint8_t *answer;
+	size_t answer_len;
 };
 
 struct aegis_upstream {
@@ -121,6 +132,7 @@ struct aegis_upstream {
 	uint8_t rpool[256];
 	size_t rpos;
 	struct aegis_upstream_stats st;
+	struct aegis_dnssec *dnssec; /* NULL: no validation, answers pass as they are */
 };
 
 static uint16_t rd16(const uint8_t *p)
@@ -472,6 +484,10 @@ static void attempt_close(struct attempt *a)
 static void txn_free(struct txn *t)
 {
 	struct aegis_upstream *up = t->up;
+	if (t->vjob != NULL) /* dnssec: its fetch is cancelled with it */
+		aegis_dnssec_cancel(up->dnssec, t->vjob);
+	t->vjob = NULL;
+	free(t->answer);
 	for (int i = 0; i < MAX_ATTEMPTS; i++)
 		attempt_close(&t->att[i]);
 	ev_timer_stop(up->loop, &t->timer);
@@ -485,6 +501,19 @@ static void txn_free(struct txn *t)
 	up->n_txns--;
 	free(t->query);
 	free(t);
+}
+
+/* dnssec: with validation on, AD in an answer is ours alone: set for a secure answer when the client
+ * asked with DO or AD (RFC 6840 5.7, 5.8), cleared otherwise (an upstream's AD is not trusted). */
+static void apply_ad(const struct aegis_upstream *up, uint8_t *msg, size_t len, const uint8_t *query,
+                     bool client_do, bool secure)
+{
+	if (up->dnssec == NULL || len < HDR)
+		return;
+	if (secure && (client_do || (query[3] & 0x20)))
+		msg[3] |= 0x20;
+	else
+		msg[3] &= (uint8_t)~0x20u;
 }
 
 /* Every waiter gets SERVFAIL, or a stale answer when the cache has one (RFC 8767: stale data beats no
@@ -506,6 +535,7 @@ static void txn_fail(struct txn *t)
 			                       AEGIS_DNS_TCP_MAX, &n, &fl) == 0) {
 				up->st.stale_answers += (fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
 				up->st.cache_answers++;
+				apply_ad(up, up->obuf, n, w->q, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
 				finish_later(up, w, up->obuf, n);
 				continue;
 			}
@@ -515,14 +545,53 @@ static void txn_fail(struct txn *t)
 	txn_free(t);
 }
 
-/* The upstream's final answer: cached, then handed to every waiter with its ID and name case. */
-static void txn_answer(struct txn *t, const uint8_t *msg, size_t len)
+/* dnssec: every waiter gets SERVFAIL now (a bogus answer: never stale data, never the cache). */
+static void txn_servfail_now(struct txn *t)
 {
 	struct aegis_upstream *up = t->up;
 	t->finishing = true;
 	txn_unhash(t);
+	while (t->waiters != NULL) {
+		struct waiter *w = t->waiters;
+		t->waiters = w->next;
+		if (t->waiters)
+			t->waiters->prev = NULL;
+		up->st.servfails++;
+		size_t n = build_servfail(w, up->obuf);
+		w->txn = NULL;
+		w->cb(w->ctx, up->obuf, n);
+		waiter_free(up, w);
+	}
+	txn_free(t);
+}
+
+/* The final answer: cached, then handed to every waiter with its ID and name case. status is the
+ * DNSSEC result, or -1 when the answer was not validated (validation off, CD, not NOERROR/NXDOMAIN). */
+static void txn_deliver(struct txn *t, const uint8_t *msg, size_t len, int status)
+{
+	struct aegis_upstream *up = t->up;
+	uint8_t *own = NULL;
+	if (up->dnssec != NULL) {
+		/* What the clients of this key may see (RRSIGs only with DO, OPT only with EDNS), in a buffer
+		 * of our own: a waiter's callback can finish another validation, which delivers too. */
+		int n = AEGIS_EPARSE;
+		if (status != AEGIS_DNSSEC_BOGUS && (own = malloc(AEGIS_DNS_TCP_MAX)) != NULL)
+			n = aegis_dnssec_msg_strip(msg, len, (t->key.flags & AEGIS_CACHE_KEY_EDNS) != 0,
+			                           (t->key.flags & AEGIS_CACHE_KEY_DO) != 0, own,
+			                           AEGIS_DNS_TCP_MAX);
+		if (n < 0) {
+			free(own);
+			txn_servfail_now(t);
+			return;
+		}
+		msg = own;
+		len = (size_t)n;
+	}
+	bool secure = status == AEGIS_DNSSEC_SECURE;
+	t->finishing = true;
+	txn_unhash(t);
 	if (up->cache != NULL && !(t->key.flags & AEGIS_CACHE_KEY_NOCACHE) && !(msg[2] & 0x02)) {
-		int rc = aegis_cache_store(up->cache, &t->key, msg, len, now_ms(up));
+		int rc = aegis_cache_store_secure(up->cache, &t->key, msg, len, now_ms(up), secure);
 		(void)rc; /* not cacheable (TTL 0, no SOA, ...) is normal; the cache counts rejections */
 	}
 	while (t->waiters != NULL) {
@@ -535,6 +604,7 @@ static void txn_answer(struct txn *t, const uint8_t *msg, size_t len)
 		up->obuf[1] = w->q[1];
 		up->obuf[2] = (uint8_t)((up->obuf[2] & ~0x01u) | (w->q[2] & 0x01u));
 		memcpy(up->obuf + HDR, w->q + HDR, t->key.len);
+		apply_ad(up, up->obuf, len, w->q, w->do_bit, secure);
 		int n = aegis_cache_msg_fit(up->obuf, len, w->limit);
 		size_t out_len = n < 0 ? build_servfail(w, up->obuf) : (size_t)n;
 		w->txn = NULL;
@@ -542,6 +612,56 @@ static void txn_answer(struct txn *t, const uint8_t *msg, size_t len)
 		waiter_free(up, w);
 	}
 	txn_free(t);
+	free(own);
+}
+
+static void validated_cb(void *ctx, enum aegis_dnssec_result r)
+{
+	struct txn *t = ctx;
+	t->vjob = NULL;
+	txn_deliver(t, t->answer, t->answer_len, (int)r);
+}
+
+static void attempt_close(struct attempt *a);
+static void arm_timer(struct txn *t);
+
+/* The upstream's final answer. With validation on, an answer to a query without CD is validated
+ * first; when that needs DNSKEY/DS fetches the transaction waits (attempts closed, deadline kept,
+ * identical queries still join it) until validated_cb. */
+static void txn_answer(struct txn *t, const uint8_t *msg, size_t len)
+{
+	struct aegis_upstream *up = t->up;
+	if (t->validating)
+		return; /* a second answer (parallel mode) while the first is being validated */
+	uint8_t rcode = msg[3] & 0x0F;
+	if (up->dnssec == NULL || (t->key.flags & AEGIS_CACHE_KEY_CD) || (msg[2] & 0x02) ||
+	    (rcode != 0 && rcode != RCODE_NXDOMAIN)) {
+		txn_deliver(t, msg, len, -1);
+		return;
+	}
+	t->answer = malloc(len);
+	if (t->answer == NULL) {
+		txn_servfail_now(t);
+		return;
+	}
+	memcpy(t->answer, msg, len);
+	t->answer_len = len;
+	enum aegis_dnssec_result r = AEGIS_DNSSEC_BOGUS;
+	int rc = aegis_dnssec_validate(up->dnssec, msg, len, (int64_t)time(NULL), validated_cb, t, &t->vjob,
+	                               &r);
+	if (rc < 0) { /* unparseable, or too many validations at once */
+		aegis_dnssec_count(up->dnssec, AEGIS_DNSSEC_BOGUS);
+		txn_servfail_now(t);
+		return;
+	}
+	if (rc == 0) {
+		txn_deliver(t, t->answer, t->answer_len, (int)r);
+		return;
+	}
+	t->validating = true;
+	for (int i = 0; i < MAX_ATTEMPTS; i++)
+		attempt_close(&t->att[i]);
+	arm_timer(t);
 }
 
 static void io_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -692,7 +812,11 @@ static void timer_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 	struct aegis_upstream *up = t->up;
 	double now = ev_now(loop);
 	if (now >= t->deadline) {
-		txn_fail(t);
+		txn_fail(t); /* dnssec: a validation still waiting for its fetches is cancelled */
+		return;
+	}
+	if (t->validating) {
+		arm_timer(t);
 		return;
 	}
 	for (int i = 0; i < MAX_ATTEMPTS; i++) {
@@ -886,13 +1010,22 @@ static struct txn *txn_new(struct aegis_upstream *up, const struct aegis_dns_que
 	struct txn *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
-	t->query = malloc(len);
+	t->query = malloc(len + 11);
 	if (t->query == NULL) {
 		free(t);
 		return NULL;
 	}
 	memcpy(t->query, query, len);
 	t->qlen = len;
+	if (up->dnssec != NULL) {
+		/* dnssec: signatures are needed to validate (DO), and complete answers (TCP on TC) */
+		int n = aegis_dnssec_msg_add_do(query, len, t->query, len + 11);
+		if (n > 0)
+			t->qlen = (size_t)n;
+		else
+			memcpy(t->query, query, len);
+		t->want_tcp = true;
+	}
 	t->up = up;
 	t->key = *key;
 	t->hash = h;
@@ -1060,6 +1193,12 @@ void aegis_upstream_free(struct aegis_upstream *up)
 {
 	if (up == NULL)
 		return;
+	/* dnssec: validations first; cancelling one cancels its fetch, a waiter of another transaction */
+	for (struct txn *t = up->txns; t != NULL; t = t->next)
+		if (t->vjob != NULL) {
+			aegis_dnssec_cancel(up->dnssec, t->vjob);
+			t->vjob = NULL;
+		}
 	while (up->txns != NULL) {
 		struct txn *t = up->txns;
 		while (t->waiters != NULL) {
@@ -1131,6 +1270,8 @@ int aegis_upstream_answer_cached(struct aegis_upstream *up, const uint8_t *query
 	                        outcap < limit ? outcap : limit, outlen, &fl);
 	if (rc < 0)
 		return rc;
+	apply_ad(up, out, *outlen, query, (key.flags & AEGIS_CACHE_KEY_DO) != 0,
+	         (fl & AEGIS_CACHE_F_SECURE) != 0);
 	up->st.cache_answers++;
 	if (fl & AEGIS_CACHE_F_PREFETCH)
 		prefetch(up, query, len, &key);
@@ -1159,7 +1300,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	w->tcp = (flags & AEGIS_UPSTREAM_F_TCP) != 0;
 	w->edns = (key.flags & AEGIS_CACHE_KEY_EDNS) != 0;
 	w->do_bit = (key.flags & AEGIS_CACHE_KEY_DO) != 0;
-	w->limit = client_limit(w->tcp, info.edns_udp_size);
+	w->limit = (flags & F_INTERNAL) ? AEGIS_DNS_TCP_MAX : client_limit(w->tcp, info.edns_udp_size);
 	up->st.inflight++;
 	up->st.queries++;
 	if (req != NULL)
@@ -1177,6 +1318,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 		unsigned fl;
 		if (aegis_cache_lookup(up->cache, query, len, &key, now_ms(up), false, up->obuf,
 		                       AEGIS_DNS_TCP_MAX, &n, &fl) == 0) {
+			apply_ad(up, up->obuf, n, query, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
 			up->st.cache_answers++;
 			finish_later(up, w, up->obuf, n);
 			if (fl & AEGIS_CACHE_F_PREFETCH)
@@ -1294,4 +1436,41 @@ int aegis_upstream_server_info(const struct aegis_upstream *up, size_t i,
 	memcpy(out->rtt_buckets, sv->rtt, sizeof(out->rtt_buckets));
 	out->rtt_sum_us = sv->rtt_sum_us;
 	return 0;
+}
+
+/* ---- dnssec: the validator's fetches ------------------------------------------------------------- */
+
+static void fetch_cb(void *ctx, const uint8_t *answer, size_t len)
+{
+	aegis_dnssec_fetch_done(ctx, answer, len, (int64_t)time(NULL));
+}
+
+/* A DNSKEY/DS query of the validator: an ordinary resolve() (cache, dedup, servers, deadline) whose
+ * CD bit keeps it out of validation, so a fetch can never wait on a validation. */
+static int fetch_start(void *owner, const uint8_t *query, size_t len, struct aegis_dnssec_job *job,
+                       void **handle)
+{
+	struct aegis_upstream_req *req = NULL;
+	int rc = aegis_upstream_resolve(owner, query, len, F_INTERNAL, fetch_cb, job, &req);
+	*handle = req;
+	return rc;
+}
+
+static void fetch_cancel(void *owner, void *handle)
+{
+	aegis_upstream_cancel(owner, handle);
+}
+
+void aegis_upstream_set_dnssec(struct aegis_upstream *up, struct aegis_dnssec *v)
+{
+	up->dnssec = v;
+	if (v != NULL) {
+		struct aegis_dnssec_fetcher f = {.start = fetch_start, .cancel = fetch_cancel, .owner = up};
+		aegis_dnssec_set_fetcher(v, &f);
+	}
+}
+
+struct aegis_dnssec *aegis_upstream_dnssec(const struct aegis_upstream *up)
+{
+	return up->dnssec;
 }

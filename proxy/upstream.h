@@ -113,6 +113,18 @@ size_t aegis_upstream_cancel_ctx(struct aegis_upstream *up, void *ctx);
  * error log; the server may call it first to skip the table. */
 bool aegis_upstream_is_own_query(const struct aegis_upstream *up, const uint8_t *query, size_t len);
 
+/* DNSSEC validation (docs/security.md). From this call on, forwarded queries carry EDNS DO upstream
+ * (CD as the client sent it); answers to queries without CD are validated by v before they are cached
+ * or delivered: secure ones get AD when the client asked with DO or AD, bogus ones become SERVFAIL,
+ * and RRSIGs (and the OPT record) are removed for clients that did not ask for them. The DNSKEY/DS
+ * records v needs are fetched through this forwarder (with CD set, never validated themselves). v is
+ * borrowed: free it after aegis_upstream_free(). Call before the first resolve(). */
+struct aegis_dnssec;
+void aegis_upstream_set_dnssec(struct aegis_upstream *up, struct aegis_dnssec *v);
+
+/* The validator given to aegis_upstream_set_dnssec(), or NULL (for metrics). */
+struct aegis_dnssec *aegis_upstream_dnssec(const struct aegis_upstream *up);
+
 /* ---- stats and introspection ---- */
 
 #define AEGIS_UPSTREAM_RTT_BUCKETS 12 /* upper bounds in aegis_upstream_rtt_bounds_us; the last is +Inf */

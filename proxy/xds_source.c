@@ -15,6 +15,9 @@ struct aegis_xds_source {
 	const char *local_cluster;
 	struct aegis_vip_alloc *vips; /* the client's thread only */
 	struct aegis_ads_client *client;
+	struct aegis_routes_opts routes; /* mesh: valid when post_routes is set */
+	void (*post_routes)(void *user, struct aegis_routes *t);
+	void *routes_user;
 	char node_id[512];
 	char node_cluster[300];
 };
@@ -29,7 +32,20 @@ static int on_config(void *user, struct aegis_config *cfg, struct aegis_diag *di
 	        .vips = xs->vips,
 	};
 	struct aegis_table *t = NULL;
+	struct aegis_routes *routes = NULL;
 	int rc = aegis_table_build(cfg, &topts, &t, diag);
+	/* mesh: after the table build, so that the VIP allocator is up to date for this config (as
+	 * file_source.c's load() does). Either both tables are posted or neither. */
+	if (rc == 0 && xs->post_routes != NULL) {
+		struct aegis_routes_opts ro = xs->routes;
+		ro.vips = xs->vips;
+		ro.cluster_domain = xs->cluster_domain;
+		rc = aegis_routes_build(cfg, &ro, &routes, diag);
+		if (rc != 0) {
+			aegis_table_unref(t);
+			t = NULL;
+		}
+	}
 	aegis_config_free(cfg);
 	/* The parse's scratch memory (the YAML tree, the config's arena) is freed now but glibc keeps it
 	 * mapped; hand it back, or a sidecar keeps its peak parse footprint for life. */
@@ -42,7 +58,12 @@ static int on_config(void *user, struct aegis_config *cfg, struct aegis_diag *di
 	}
 	size_t names = aegis_table_count(t);
 	aegis_dns_server_post_table(xs->srv, t);
-	AEGIS_LOG(AEGIS_LOG_INFO, "xds config applied", LKV_I("names", names));
+	size_t n_routes = routes ? aegis_routes_n_vips(routes) : 0;
+	size_t n_clusters = routes ? aegis_routes_n_clusters(routes) : 0;
+	if (routes != NULL)
+		xs->post_routes(xs->routes_user, routes);
+	AEGIS_LOG(AEGIS_LOG_INFO, "xds config applied", LKV_I("names", names), LKV_I("route_vips", n_routes),
+	          LKV_I("clusters", n_clusters));
 	return 0;
 }
 
@@ -55,6 +76,11 @@ int aegis_xds_source_start(const struct aegis_xds_source_opts *opts, struct aegi
 	xs->srv = srv;
 	xs->cluster_domain = opts->cluster_domain;
 	xs->local_cluster = opts->local_cluster;
+	if (opts->post_routes != NULL) {
+		xs->routes = *opts->routes; /* strings and labels borrowed: they outlive the source */
+		xs->post_routes = opts->post_routes;
+		xs->routes_user = opts->routes_user;
+	}
 	xs->vips = aegis_vip_alloc_new();
 	if (xs->vips == NULL) {
 		free(xs);
@@ -79,6 +105,8 @@ int aegis_xds_source_start(const struct aegis_xds_source_opts *opts, struct aegi
 	        .node_id = xs->node_id,
 	        .node_cluster = xs->node_cluster,
 	        .delta = opts->delta,
+	        .tls_cert_dir = opts->tls_cert_dir,
+	        .tls_server_id = opts->tls_server_id,
 	        .on_config = on_config,
 	        .user = xs,
 	};
@@ -89,7 +117,8 @@ int aegis_xds_source_start(const struct aegis_xds_source_opts *opts, struct aegi
 		return rc;
 	}
 	AEGIS_LOG(AEGIS_LOG_INFO, "xds client started", LKV_S("address", opts->address),
-	          LKV_S("node", xs->node_id), LKV_B("delta", opts->delta));
+	          LKV_S("node", xs->node_id), LKV_B("delta", opts->delta),
+	          LKV_B("tls", opts->tls_cert_dir != NULL));
 	*out = xs;
 	return 0;
 }

@@ -13,8 +13,9 @@ BUILD_PKGS=(
 TEST_PKGS=(
   dnsutils knot-dnsutils iproute2 iptables procps python3 python3-protobuf python3-yaml
   python3-jsonpatch musl-tools curl prometheus valgrind openssl util-linux
+  ldnsutils nsd
 )
-BENCH_PKGS=(dnsperf unbound nsd knot dnsdist linux-perf)
+BENCH_PKGS=(dnsperf unbound nsd knot dnsdist linux-perf nginx libnginx-mod-stream haproxy iperf3 wrk strace)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-all}" in

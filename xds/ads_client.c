@@ -27,6 +27,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "xds_int.h"
+#include "xds_tls.h"
 
 #define METHOD_SOTW  "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 #define METHOD_DELTA "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
@@ -105,10 +106,12 @@ static int set_push(struct aegis_xds_resource_set *s, const char *name, const ch
 	}
 	struct aegis_xds_resource *r = &s->items[s->n];
 	r->name = strdup(name);
-	r->version = strdup(version);
+	/* memory: state-of-the-world resources have no version; NULL instead of a 32-byte "" each (the
+	 * held set is kept for life: bench/README.md, "Memory"). */
+	r->version = version != NULL && version[0] ? strdup(version) : NULL;
 	r->body = malloc(len ? len : 1);
 	r->len = len;
-	if (r->name == NULL || r->version == NULL || r->body == NULL) {
+	if (r->name == NULL || (r->version == NULL && version != NULL && version[0]) || r->body == NULL) {
 		free(r->name);
 		free(r->version);
 		free(r->body);
@@ -254,6 +257,14 @@ static int apply(struct aegis_ads_client *c, int t, struct aegis_xds_resource_se
 		aegis_config_free(cfg);
 	}
 	aegis_xds_resource_set_free(&c->have[t]);
+	/* memory: the set is held until the next push; give back the spare capacity of its doubling. */
+	if (trial->n > 0 && trial->cap > trial->n) {
+		struct aegis_xds_resource *it = realloc(trial->items, trial->n * sizeof(*it));
+		if (it != NULL) {
+			trial->items = it;
+			trial->cap = trial->n;
+		}
+	}
 	c->have[t] = *trial;
 	memset(trial, 0, sizeof(*trial));
 	c->received[t] = true;
@@ -646,7 +657,33 @@ int aegis_ads_client_start(const struct aegis_ads_client_opts *o, struct aegis_a
 	                     .key = (char *)GRPC_ARG_RESOURCE_QUOTA,
 	                     .value.pointer = {.p = quota, .vtable = grpc_resource_quota_arg_vtable()}};
 	grpc_channel_args ca = {.num_args = 5, .args = args};
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	/* xDS over mTLS (xds_tls.h): the files are checked now so that a bad --cert-dir is a clear error. */
+	grpc_channel_credentials *creds = NULL;
+	if (o->tls_cert_dir != NULL) {
+		char id[256];
+		struct aegis_diag d = {0};
+		char buf[600];
+		int trc = aegis_xds_tls_check(o->tls_cert_dir, id, sizeof(id), &d);
+		if (trc != 0) {
+			AEGIS_LOG(AEGIS_LOG_ERROR, "xds: cannot load the TLS certificate",
+			          LKV_S("error", aegis_diag_str(&d, buf, sizeof(buf))));
+			grpc_resource_quota_unref(quota);
+			grpc_shutdown_blocking();
+			free_client(c);
+			return trc;
+		}
+		AEGIS_LOG(AEGIS_LOG_INFO, "xds: mutual TLS", LKV_S("identity", id),
+		          LKV_S("server_id", o->tls_server_id ? o->tls_server_id : ""));
+		creds = aegis_xds_tls_channel_creds(o->tls_cert_dir, o->tls_server_id);
+	} else {
+		creds = grpc_insecure_credentials_create();
+	}
+	if (creds == NULL) {
+		grpc_resource_quota_unref(quota);
+		grpc_shutdown_blocking();
+		free_client(c);
+		return AEGIS_ENOMEM;
+	}
 	c->channel = grpc_channel_create(c->address, creds, &ca);
 	grpc_resource_quota_unref(quota); /* the channel holds its own reference */
 	grpc_channel_credentials_release(creds);

@@ -400,6 +400,44 @@ static const char *svc_port_name(const struct aegis_service_entry *se, uint32_t 
 	return "";
 }
 
+/* An EndpointSlice has no labels, service account, weight or locality, but subset routing and identity
+ * checks need them (proxy/mesh_routes.c reads them from the WorkloadEntry with the endpoint's address in
+ * the Service's namespace, the model having no Pod kind). So each Service endpoint also becomes a
+ * WorkloadEntry "<service>/<address>" in that namespace carrying what its LbEndpoint said; xDS carries no
+ * WorkloadEntry type, so these are the decoded config's only ones (docs/xds.md). One per (namespace,
+ * address). */
+static int add_pod_entry(struct aegis_arena *a, struct aegis_workload_entry **wes, size_t *n,
+                         const struct aegis_service_entry *svc, const struct aegis_workload *w)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*wes)[i].spec.address, w->address) == 0 &&
+		    strcmp((*wes)[i].meta.namespace_, svc->meta.namespace_) == 0)
+			return 0;
+	/* Grows by doubling in the arena (capacity: the count rounded up to a power of two). */
+	if (*n == 0 || (*n >= 4 && (*n & (*n - 1)) == 0)) {
+		void *p = aegis_arena_grow(a, *wes, *n, *n == 0 ? 4 : *n * 2, sizeof(**wes));
+		if (p == NULL)
+			return AEGIS_ENOMEM;
+		*wes = p;
+	}
+	char name[600];
+	snprintf(name, sizeof(name), "%s/%s", svc->meta.name, w->address);
+	struct aegis_workload_entry *we = &(*wes)[*n];
+	memset(we, 0, sizeof(*we));
+	we->meta = svc->meta;
+	we->meta.labels = w->labels;
+	we->meta.annotations = (struct aegis_labels){0};
+	we->meta.source = aegis_xds_type_urls[AEGIS_XDS_CLA];
+	we->meta.name = aegis_xds_adup(a, name);
+	we->spec = *w;
+	we->spec.ports = NULL;
+	we->spec.n_ports = 0;
+	if (we->meta.name == NULL)
+		return AEGIS_ENOMEM;
+	(*n)++;
+	return 0;
+}
+
 /* Turns "Service/..." entries back into Services, and their clusters' CLA endpoints into one
  * EndpointSlice per (Service, cluster): what the DNS table needs for headless and clusterset names. */
 static int build_k8s(struct aegis_xds_builder *b)
@@ -433,6 +471,8 @@ static int build_k8s(struct aegis_xds_builder *b)
 		*slot = ci;
 	}
 	size_t n_sl = 0;
+	struct aegis_workload_entry *wes = NULL;
+	size_t n_we = 0;
 	for (size_t i = 0; i < b->n_ksvc; i++) {
 		const struct aegis_service_entry *se = &b->ksvc[i];
 		struct aegis_k8s_service *k = &svc[i];
@@ -488,6 +528,8 @@ static int build_k8s(struct aegis_xds_builder *b)
 				addr[0] = w->address;
 				bool ready = w->health == AEGIS_HEALTH_HEALTHY ||
 				             w->health == AEGIS_HEALTH_UNKNOWN;
+				if ((rc = add_pod_entry(a, &wes, &n_we, se, w)))
+					goto out;
 				eps[n_eps++] = (struct aegis_slice_endpoint){
 				        .addresses = addr,
 				        .n_addresses = 1,
@@ -519,6 +561,8 @@ static int build_k8s(struct aegis_xds_builder *b)
 	b->cfg->n_services = b->n_ksvc;
 	b->cfg->endpoint_slices = n_sl ? sl : NULL;
 	b->cfg->n_endpoint_slices = n_sl;
+	b->cfg->workload_entries = wes;
+	b->cfg->n_workload_entries = n_we;
 out:
 	free(m.keys);
 	free(m.vals);

@@ -35,6 +35,7 @@
 #include "kube_source.h"
 #include "xds_int.h"
 #include "xds_server_int.h"
+#include "xds_tls.h"
 
 #define MAX_UNITS    4096
 #define MAX_CLUSTERS 64
@@ -50,7 +51,10 @@ struct unit {
 
 struct app {
 	const char *root;
-	const char *listen;
+	const char *listen;     /* NULL: no plaintext listener (--listen none) */
+	const char *tls_listen; /* --tls-listen: mutual TLS (port 15012), NULL = none */
+	char tls_listen_buf[300];
+	const char *cert_dir;
 	const char *state_file;
 	const char *domain;
 	int debounce_ms;
@@ -391,7 +395,8 @@ static void *watcher(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: aegis-xds [--config-root DIR] [--listen ADDR:PORT] [--state-file PATH]\n"
+	fprintf(f, "usage: aegis-xds [--config-root DIR] [--listen ADDR:PORT|none] [--state-file PATH]\n"
+	           "                 [--tls-listen ADDR[:PORT] --cert-dir DIR]\n"
 	           "                 [--cluster-domain D] [--debounce-ms N] [--log-level LEVEL]\n"
 	           "                 [--kubernetes [--kubeconfig FILE] [--kube-context NAME] [--cluster-name "
 	           "NAME]\n"
@@ -399,7 +404,10 @@ static void usage(FILE *f)
 	           "                  [--cluster-locality NAME=REGION/ZONE]... [--kube-watch-timeout S]\n"
 	           "                  [--kube-backoff-ms MIN:MAX]]\n"
 	           "Serves Envoy ADS (SotW and delta) on ADDR:PORT (default 0.0.0.0:15010) from the YAML "
-	           "tree and/or the Kubernetes API (docs/kubernetes.md).\n");
+	           "tree and/or the Kubernetes API (docs/kubernetes.md).\n"
+	           "--tls-listen adds a mutual-TLS listener (port 15012 when omitted): DIR holds "
+	           "cert-chain.pem, key.pem and\n"
+	           "root-cert.pem; clients must present a certificate signed by that root (docs/xds.md).\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -502,6 +510,8 @@ int main(int argc, char **argv)
 	        {"cluster-locality", required_argument, NULL, 'L'},
 	        {"kube-watch-timeout", required_argument, NULL, 'W'},
 	        {"kube-backoff-ms", required_argument, NULL, 'B'},
+	        {"tls-listen", required_argument, NULL, 't'},
+	        {"cert-dir", required_argument, NULL, 'c'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -515,7 +525,9 @@ int main(int argc, char **argv)
 		enum aegis_log_level lvl;
 		switch (c) {
 		case 'r': a.root = optarg; break;
-		case 'l': a.listen = optarg; break;
+		case 'l': a.listen = strcmp(optarg, "none") == 0 ? NULL : optarg; break;
+		case 't': a.tls_listen = optarg; break;
+		case 'c': a.cert_dir = optarg; break;
 		case 's': a.state_file = optarg; break;
 		case 'd': a.domain = optarg; break;
 		case 'b':
@@ -591,10 +603,44 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* The port must be checked here: grpc_server_add_http2_port does not (STACK_NOTES.md). */
-	const char *colon = strrchr(a.listen, ':');
 	int port;
-	if (colon == NULL || parse_int(colon + 1, 0, 65535, &port)) {
-		fprintf(stderr, "aegis-xds: bad --listen %s (want ADDR:PORT)\n", a.listen);
+	const char *colon = a.listen ? strrchr(a.listen, ':') : NULL;
+	if (a.listen != NULL && (colon == NULL || parse_int(colon + 1, 0, 65535, &port))) {
+		fprintf(stderr, "aegis-xds: bad --listen %s (want ADDR:PORT or none)\n", a.listen);
+		return 2;
+	}
+	if (a.tls_listen != NULL) {
+		/* ADDR without a port: Istio's xDS-over-mTLS port. "[::]" has colons but no port. */
+		colon = strrchr(a.tls_listen, ':');
+		size_t n = strlen(a.tls_listen);
+		bool no_port = colon == NULL || (n > 0 && a.tls_listen[n - 1] == ']');
+		snprintf(a.tls_listen_buf, sizeof(a.tls_listen_buf), no_port ? "%s:15012" : "%s",
+		         a.tls_listen);
+		a.tls_listen = a.tls_listen_buf;
+		colon = strrchr(a.tls_listen, ':');
+		if (n == 0 || n > 200 || parse_int(colon + 1, 0, 65535, &port)) {
+			fprintf(stderr, "aegis-xds: bad --tls-listen %s (want ADDR[:PORT])\n", a.tls_listen);
+			return 2;
+		}
+		if (a.cert_dir == NULL) {
+			fprintf(stderr, "aegis-xds: --tls-listen needs --cert-dir\n");
+			return 2;
+		}
+		struct aegis_diag diag = {0};
+		char buf[600], id[256];
+		if (aegis_xds_tls_check(a.cert_dir, id, sizeof(id), &diag) != 0) {
+			fprintf(stderr, "aegis-xds: --cert-dir: %s\n",
+			        aegis_diag_str(&diag, buf, sizeof(buf)));
+			return 1;
+		}
+		AEGIS_LOG(AEGIS_LOG_INFO, "xds mutual TLS", LKV_S("identity", id),
+		          LKV_S("cert_dir", a.cert_dir));
+	} else if (a.cert_dir != NULL) {
+		fprintf(stderr, "aegis-xds: --cert-dir is for --tls-listen\n");
+		return 2;
+	}
+	if (a.listen == NULL && a.tls_listen == NULL) {
+		fprintf(stderr, "aegis-xds: --listen none needs --tls-listen\n");
 		return 2;
 	}
 	/* Start-up errors are fatal with a clear message; later ones are reported and survived. */
@@ -641,14 +687,24 @@ int main(int argc, char **argv)
 		}
 	}
 	grpc_init();
-	int bound = 0;
-	if (aegis_xds_server_start(a.listen, &a.srv, &bound)) {
-		fprintf(stderr, "aegis-xds: cannot listen on %s\n", a.listen);
+	int bound = 0, tls_bound = 0;
+	struct aegis_xds_server_listen sl = {.addr = a.listen,
+	                                     .tls_addr = a.tls_listen,
+	                                     .cert_dir = a.cert_dir,
+	                                     .bound_port = &bound,
+	                                     .tls_port = &tls_bound};
+	if (aegis_xds_server_start(&sl, &a.srv)) {
+		fprintf(stderr, "aegis-xds: cannot listen on %s%s%s\n", a.listen ? a.listen : "",
+		        a.listen && a.tls_listen ? " and " : "", a.tls_listen ? a.tls_listen : "");
 		grpc_shutdown_blocking();
 		return 1;
 	}
-	AEGIS_LOG(AEGIS_LOG_INFO, "listening", LKV_S("addr", a.listen), LKV_I("port", bound),
-	          LKV_S("root", a.root ? a.root : ""));
+	if (a.listen != NULL)
+		AEGIS_LOG(AEGIS_LOG_INFO, "listening", LKV_S("addr", a.listen), LKV_I("port", bound),
+		          LKV_S("root", a.root ? a.root : ""));
+	if (a.tls_listen != NULL)
+		AEGIS_LOG(AEGIS_LOG_INFO, "listening", LKV_S("addr", a.tls_listen), LKV_I("port", tls_bound),
+		          LKV_S("tls", "mutual"), LKV_S("root", a.root ? a.root : ""));
 	watch_tree(&a, a.root, 0);
 	rebuild(&a);
 	pthread_t th;

@@ -23,6 +23,7 @@
 #include "aegis/log.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
+#include "xds_tls.h"
 
 #define METHOD_SOTW    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 #define METHOD_DELTA   "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
@@ -518,7 +519,7 @@ static void on_event(struct aegis_xds_server *srv, struct tag *tag, bool ok)
 	stream_maybe_free(s);
 }
 
-int aegis_xds_server_start(const char *addr, struct aegis_xds_server **out, int *bound_port)
+int aegis_xds_server_start(const struct aegis_xds_server_listen *l, struct aegis_xds_server **out)
 {
 	struct aegis_xds_server *srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
@@ -538,10 +539,23 @@ int aegis_xds_server_start(const char *addr, struct aegis_xds_server **out, int 
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
 	srv->m_sotw = grpc_server_register_method(srv->server, METHOD_SOTW, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
 	srv->m_delta = grpc_server_register_method(srv->server, METHOD_DELTA, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
-	grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-	int port = grpc_server_add_http2_port(srv->server, addr, creds);
-	grpc_server_credentials_release(creds);
-	if (port == 0) {
+	int port = 0, tls_port = 0, rc = AEGIS_EIO;
+	if (l->addr != NULL) {
+		grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+		port = grpc_server_add_http2_port(srv->server, l->addr, creds);
+		grpc_server_credentials_release(creds);
+	}
+	if ((l->addr == NULL || port != 0) && l->tls_addr != NULL) {
+		grpc_server_credentials *creds = aegis_xds_tls_server_creds(l->cert_dir);
+		if (creds == NULL)
+			rc = AEGIS_ENOMEM;
+		else
+			tls_port = grpc_server_add_http2_port(srv->server, l->tls_addr, creds);
+		if (creds != NULL)
+			grpc_server_credentials_release(creds);
+	}
+	if ((l->addr != NULL && port == 0) || (l->tls_addr != NULL && tls_port == 0) ||
+	    (l->addr == NULL && l->tls_addr == NULL)) {
 		grpc_server_destroy(srv->server);
 		grpc_completion_queue_shutdown(srv->cq);
 		while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
@@ -549,7 +563,7 @@ int aegis_xds_server_start(const char *addr, struct aegis_xds_server **out, int 
 			;
 		grpc_completion_queue_destroy(srv->cq);
 		free(srv);
-		return AEGIS_EIO;
+		return rc;
 	}
 	grpc_server_start(srv->server);
 	srv->pc_sotw.tag = (struct tag){TAG_NEW_SOTW, NULL};
@@ -558,8 +572,10 @@ int aegis_xds_server_start(const char *addr, struct aegis_xds_server **out, int 
 	srv->t_shutdown = (struct tag){TAG_SHUTDOWN, NULL};
 	request_call(srv, &srv->pc_sotw);
 	request_call(srv, &srv->pc_delta);
-	if (bound_port)
-		*bound_port = port;
+	if (l->bound_port)
+		*l->bound_port = port;
+	if (l->tls_port)
+		*l->tls_port = tls_port;
 	*out = srv;
 	return 0;
 }

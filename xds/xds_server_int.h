@@ -36,9 +36,20 @@ void aegis_xds_snapshot_unref(struct aegis_xds_snapshot *s);
 
 struct aegis_xds_server;
 
-/* Binds addr ("host:port") and starts serving both ADS methods. Returns 0 with *out, or AEGIS_EIO when
- * the port cannot be bound. *bound_port (may be NULL) gets the port actually bound. */
-int aegis_xds_server_start(const char *addr, struct aegis_xds_server **out, int *bound_port) AEGIS_WUR;
+/* Where the server listens: addr plaintext (NULL = none), tls_addr with mutual TLS from cert_dir's
+ * cert-chain.pem/key.pem, client certificates required and verified against its root-cert.pem (xds_tls.h;
+ * NULL = none). At least one. bound_port / tls_port (may be NULL) get the ports actually bound. */
+struct aegis_xds_server_listen {
+	const char *addr;
+	const char *tls_addr;
+	const char *cert_dir;
+	int *bound_port;
+	int *tls_port;
+};
+
+/* Binds the listeners and starts serving both ADS methods on them. Returns 0 with *out, or AEGIS_EIO
+ * when a port cannot be bound (AEGIS_ENOMEM: no TLS credentials). */
+int aegis_xds_server_start(const struct aegis_xds_server_listen *l, struct aegis_xds_server **out) AEGIS_WUR;
 
 /* Thread-safe: replaces the served snapshot (takes the caller's reference). */
 void aegis_xds_server_publish(struct aegis_xds_server *srv, struct aegis_xds_snapshot *snap);

@@ -166,6 +166,12 @@ static struct cla_acc *cla_get(struct clas *cs, const char *host, uint32_t port)
 
 static int cla_add(struct cla_acc *c, const struct aegis_workload *w, const char *cluster)
 {
+	/* The same workload found twice (an EndpointSlice endpoint and the WorkloadEntry the Service
+	 * selects, or one Service per cluster selecting the same entry) is one endpoint. */
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->w[i].address, w->address) == 0 &&
+		    (c->w[i].n_ports ? c->w[i].ports[0].number : 0) == (w->n_ports ? w->ports[0].number : 0))
+			return 0;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 8;
 		struct aegis_workload *nw = realloc(c->w, nc * sizeof(*nw));
@@ -357,6 +363,70 @@ static bool is_ip(const char *s)
 	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
 }
 
+/* "region/zone" of an EndpointSlice endpoint: the cluster's region, the endpoint's zone (else the
+ * cluster's), as mesh_routes.c computes it. Written into buf. */
+static const char *slice_locality(const struct aegis_cluster_info *ci, const char *zone, char *buf,
+                                  size_t len)
+{
+	const char *loc = ci ? ci->locality : "";
+	if (zone[0] == '\0')
+		return loc;
+	const char *slash = strchr(loc, '/');
+	size_t r = slash ? (size_t)(slash - loc) : strlen(loc);
+	snprintf(buf, len, "%.*s/%s", (int)r, loc, zone);
+	return buf;
+}
+
+/* Is there a Service ns/name in cluster? */
+static bool has_service(const struct aegis_config *cfg, const char *ns, const char *name, const char *cluster)
+{
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (strcmp(cfg->services[i].meta.namespace_, ns) == 0 &&
+		    strcmp(cfg->services[i].meta.name, name) == 0 &&
+		    strcmp(cfg->services[i].meta.cluster, cluster) == 0)
+			return true;
+	return false;
+}
+
+/* WorkloadEntries the Service's selector picks (same namespace) join its CLA, as mesh_routes.c's
+ * selected_workloads() does for file configs. An entry of another cluster that has this Service is
+ * left to that cluster's Service, so that it is tagged with the right cluster. */
+static int k8s_selected(struct ctx *c, const struct aegis_k8s_service *svc, const char *host)
+{
+	const struct aegis_config *cfg = c->cfg;
+	if (svc->selector.n == 0)
+		return 0;
+	for (size_t i = 0; i < cfg->n_workload_entries; i++) {
+		const struct aegis_workload_entry *we = &cfg->workload_entries[i];
+		if (strcmp(we->meta.namespace_, svc->meta.namespace_) != 0 ||
+		    !labels_match(&we->spec.labels, &svc->selector))
+			continue;
+		if (strcmp(we->meta.cluster, svc->meta.cluster) != 0 && we->meta.cluster[0] &&
+		    has_service(cfg, svc->meta.namespace_, svc->meta.name, we->meta.cluster))
+			continue;
+		for (size_t p = 0; p < svc->n_ports; p++) {
+			uint32_t port =
+			        svc->ports[p].target_port ? svc->ports[p].target_port : svc->ports[p].number;
+			for (size_t k = 0; k < we->spec.n_ports; k++)
+				if (svc->ports[p].name[0] &&
+				    strcmp(we->spec.ports[k].name, svc->ports[p].name) == 0)
+					port = we->spec.ports[k].number;
+			struct aegis_port_ref *pr = aegis_arena_alloc(&c->a, sizeof(*pr));
+			struct cla_acc *ca = cla_get(&c->clas, host, svc->ports[p].number);
+			if (pr == NULL || ca == NULL)
+				return AEGIS_ENOMEM;
+			*pr = (struct aegis_port_ref){.name = svc->ports[p].name, .number = port};
+			struct aegis_workload wl = we->spec;
+			wl.ports = pr;
+			wl.n_ports = 1;
+			int rc = cla_add(ca, &wl, svc->meta.cluster);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int do_k8s_services(struct ctx *c)
 {
 	const struct aegis_config *cfg = c->cfg;
@@ -417,13 +487,29 @@ static int do_k8s_services(struct ctx *c)
 					for (size_t ad = 0; ad < ep->n_addresses; ad++) {
 						if (!is_ip(ep->addresses[ad]))
 							continue;
+						const struct aegis_workload_entry *we = aegis_config_pod_of(
+						        cfg, svc->meta.namespace_, ep->addresses[ad],
+						        ep->target_name);
+						char lbuf[300];
+						const char *loc =
+						        slice_locality(ci, ep->zone, lbuf, sizeof(lbuf));
+						if (we != NULL && we->spec.locality[0])
+							loc = we->spec.locality;
+						if ((loc = aegis_arena_strdup(&c->a, loc)) == NULL)
+							return AEGIS_ENOMEM;
 						struct aegis_workload w = {
 						        .address = ep->addresses[ad],
 						        .ports = pr,
 						        .n_ports = 1,
-						        .network = ci ? ci->network : "",
-						        .locality = ci ? ci->locality : "",
-						        .service_account = "",
+						        .labels = we ? we->spec.labels
+						                     : (struct aegis_labels){0},
+						        .network = we && we->spec.network[0]
+						                           ? we->spec.network
+						                   : ci ? ci->network
+						                        : "",
+						        .locality = loc,
+						        .weight = we ? we->spec.weight : 0,
+						        .service_account = we ? we->spec.service_account : "",
 						        .health = ep->terminating ? AEGIS_HEALTH_DRAINING
 						                  : ep->ready     ? AEGIS_HEALTH_HEALTHY
 						                                  : AEGIS_HEALTH_UNHEALTHY,
@@ -442,6 +528,8 @@ static int do_k8s_services(struct ctx *c)
 				}
 			}
 		}
+		if ((rc = k8s_selected(c, svc, host)))
+			return rc;
 	}
 	return 0;
 }

@@ -44,6 +44,12 @@ struct aegis_ads_client_opts {
 	uint32_t backoff_max_ms;     /* 0 = 30000 */
 	aegis_ads_config_cb on_config;
 	void *user;
+	/* xDS over mutual TLS (docs/xds.md): NULL = plaintext. Otherwise the directory's cert-chain.pem and
+	 * key.pem are the client certificate and the server's chain must verify against root-cert.pem; when
+	 * tls_server_id is set, the server certificate must carry that SPIFFE ID. Files re-read as they
+	 * rotate. aegis_ads_client_start returns AEGIS_EINVAL/EIO when the files do not load. */
+	const char *tls_cert_dir;
+	const char *tls_server_id;
 };
 
 enum aegis_ads_last { AEGIS_ADS_LAST_NONE = 0, AEGIS_ADS_LAST_ACK, AEGIS_ADS_LAST_NACK };

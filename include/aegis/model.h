@@ -306,4 +306,11 @@ struct aegis_config *aegis_config_new(void);
 /* Releases a config and everything in its arena. NULL is a no-op. */
 void aegis_config_free(struct aegis_config *cfg);
 
+/* The WorkloadEntry that describes an EndpointSlice endpoint's pod: same namespace, and the same address
+ * or named as the targetRef pod (pod may be ""), or NULL. The model has no Pod kind, so pods' labels and
+ * service accounts come from WorkloadEntries (docs/mesh.md); the routing table (file configs) and
+ * aegis-xds (endpoints sent over xDS) both join this way. */
+const struct aegis_workload_entry *aegis_config_pod_of(const struct aegis_config *cfg, const char *ns,
+                                                       const char *addr, const char *pod);
+
 #endif

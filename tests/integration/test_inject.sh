@@ -13,7 +13,8 @@
 #     ports and the ConfigMap agree with the programs, a bad config stops aegis-inject at start-up;
 #  5. as root: the injected pod runs in a pod made of network namespaces (tests/lib/pod.sh) -- its init
 #     container's command applies the capture, its sidecar's command (as UID 1337) answers the app's DNS
-#     through it, and the sidecar's readiness probe passes.
+#     through it, and the sidecar's readiness probe (httpGet from the node to the status port 15021, which
+#     the capture leaves alone) passes.
 #
 # Env: AEGIS_BIN (the programs), AEGIS_SRC_DIR (the checkout).
 . "$(dirname "$0")/../lib/common.sh"
@@ -99,7 +100,8 @@ if want.get("patched"):
     sc = proxy["securityContext"]
     check("sidecar uid/gid", (sc["runAsUser"], sc["runAsGroup"]), (1337, 1337))
     check("sidecar env", [e["name"] for e in proxy["env"]], ["POD_NAME", "POD_NAMESPACE", "SERVICE_ACCOUNT", "INSTANCE_IP"])
-    check("readiness probe", sorted(proxy["readinessProbe"]), ["exec", "failureThreshold", "initialDelaySeconds", "periodSeconds", "timeoutSeconds"])
+    check("readiness probe", sorted(proxy["readinessProbe"]), ["failureThreshold", "httpGet", "initialDelaySeconds", "periodSeconds", "timeoutSeconds"])
+    check("readiness probe port", proxy["readinessProbe"]["httpGet"], {"path": "/healthz/ready", "port": 15021})
     json.dump(pod, open(sys.argv[4], "w"))
 else:
     check("no patch", "patch" in resp, False)
@@ -113,9 +115,9 @@ post() { # post FILE OUT [curl args...]: POST FILE to /inject, body in OUT, prin
 }
 ANN='{"aegis.io/status":"injected"}'
 declare -A WANT=(
-	[pod-plain]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["aegis-init"],"volumes":["kube-api-access-x7k2p","aegis-certs"],"annotations":'$ANN',"args":["apply"]}'
-	[pod-init-containers]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["migrate","wait-db","aegis-init"],"volumes":["kube-api-access-x7k2p","aegis-certs"],"annotations":{"aegis.io/capture-dns":"resolv","aegis.io/exclude-outbound-ports":"5432, 6379","aegis.io/exclude-inbound-ports":"9090","kubectl.kubernetes.io/restartedAt":"2026-11-20T10:00:00Z","aegis.io/status":"injected"},"args":["apply","--capture-dns=resolv","--exclude-outbound-ports=5432,6379","--exclude-inbound-ports=9090"]}'
-	[pod-bare]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["aegis-init"],"volumes":["aegis-certs"],"annotations":'$ANN',"args":["apply"]}'
+	[pod-plain]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["aegis-init"],"volumes":["kube-api-access-x7k2p","aegis-certs"],"annotations":'$ANN',"args":["apply","--exclude-inbound-ports=15021"]}'
+	[pod-init-containers]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["migrate","wait-db","aegis-init"],"volumes":["kube-api-access-x7k2p","aegis-certs"],"annotations":{"aegis.io/capture-dns":"resolv","aegis.io/exclude-outbound-ports":"5432, 6379","aegis.io/exclude-inbound-ports":"9090","kubectl.kubernetes.io/restartedAt":"2026-11-20T10:00:00Z","aegis.io/status":"injected"},"args":["apply","--capture-dns=resolv","--exclude-outbound-ports=5432,6379","--exclude-inbound-ports=9090,15021"]}'
+	[pod-bare]='{"patched":true,"containers":["reviews","aegis-proxy"],"init":["aegis-init"],"volumes":["aegis-certs"],"annotations":'$ANN',"args":["apply","--exclude-inbound-ports=15021"]}'
 	[pod-opted-out]='{}'
 	[pod-injected]='{}'
 	[pod-hostnetwork]='{"warnings":1}'
@@ -215,7 +217,7 @@ print('ok' if objs==list(yaml.safe_load_all(open('$T/dep.yaml'))) else 'differ')
 expect_eq "aegisctl inject of its own output changes nothing" \
 	"$("$AEGIS_BIN/aegisctl" inject -f "$T/dep.yaml" 2>/dev/null | cmp -s - "$T/dep.yaml" && echo same)" same
 out=$(cat "$FIX/pod.yaml" | "$AEGIS_BIN/aegisctl" inject -f - | "$PY" -c "import sys,yaml; p=yaml.safe_load(sys.stdin); print([c['name'] for c in p['spec']['containers']], p['spec']['initContainers'][0]['args'])")
-expect_eq "aegisctl inject -f - (a Pod from stdin)" "$out" "['sleep', 'aegis-proxy'] ['apply']"
+expect_eq "aegisctl inject -f - (a Pod from stdin)" "$out" "['sleep', 'aegis-proxy'] ['apply', '--exclude-inbound-ports=15021']"
 "$PY" -c "import json,yaml; p=json.load(open('$FIX/pod-bad-annotation.json'))['request']['object']; p['apiVersion']='v1'; print(yaml.safe_dump(p))" >"$T/bad.yaml"
 "$AEGIS_BIN/aegisctl" inject -f "$T/bad.yaml" >"$T/bad.out" 2>"$T/bad.err"
 expect_eq "aegisctl inject of a bad annotation exits 1" "$?" 1
@@ -320,7 +322,8 @@ init = [c for c in pod["spec"]["initContainers"] if c["name"] == "aegis-init"][0
 proxy = [c for c in pod["spec"]["containers"] if c["name"] == "aegis-proxy"][0]
 out("init", init["command"] + init["args"])
 out("proxy", proxy["command"] + proxy["args"])
-out("probe", proxy["readinessProbe"]["exec"]["command"])
+g = proxy["readinessProbe"]["httpGet"]
+open(os.path.join(sys.argv[2], "probe"), "w").write("%s %s" % (g["port"], g["path"]))
 PY
 	out=$(
 		. "$SRC/tests/lib/pod.sh"
@@ -329,8 +332,11 @@ PY
 		r() { if [ "$1" = "$2" ]; then echo "ok - $3"; else echo "FAIL - $3: got [$1], want [$2]"; fails=$((fails + 1)); fi; }
 		mapfile -d '' INIT <"$T/run/init"
 		mapfile -d '' PROXY <"$T/run/proxy"
-		mapfile -d '' PROBE <"$T/run/probe"
-		r "${INIT[*]}" "aegis-iptables apply" "init container runs what tests/lib/pod.sh runs (aegis-iptables apply)"
+		read -r PROBE_PORT PROBE_PATH <"$T/run/probe"
+		# The kubelet's httpGet: from the node to the pod IP, through the pod's capture rules.
+		probe() { node_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://$POD_ADDR:$PROBE_PORT$PROBE_PATH"; }
+		r "${INIT[*]}" "aegis-iptables apply --exclude-inbound-ports=$PROBE_PORT" \
+			"init container runs aegis-iptables apply, the probe port kept out of inbound capture"
 		pod_init && pod_create || { echo "FAIL - pod_create"; exit 1; }
 		pod_start_standin upstream node 192.0.2.53 "$NODE_ADDR:53" >/dev/null || { echo "FAIL - standin"; exit 1; }
 		# The init container: its command, resolved from the image's PATH (here AEGIS_BIN), as root.
@@ -338,12 +344,14 @@ PY
 		r "$?" 0 "the init container's command applies the capture"
 		r "$(pod_exec iptables-save -t nat | grep -c 'REDIRECT --to-ports 15053')" 2 "DNS capture rules are in the pod"
 		# Before the sidecar runs, the readiness probe fails.
-		pod_exec_proxy "${PROBE[@]}" >/dev/null 2>&1
-		r "$([ $? -ne 0 ] && echo notready)" notready "readiness probe fails while the sidecar is down"
+		r "$(probe)" 000 "readiness probe fails while the sidecar is down"
 		pod_spawn proxy proxy "$POD_BIN/${PROXY[0]}" "${PROXY[@]:1}"
-		for _ in $(seq 1 100); do pod_exec_proxy "${PROBE[@]}" >/dev/null 2>&1 && break; sleep 0.1; done
-		pod_exec_proxy "${PROBE[@]}" >/dev/null 2>&1
-		r "$?" 0 "the sidecar's readiness probe (exec, as UID 1337) passes"
+		for _ in $(seq 1 300); do [ "$(probe)" = 200 ] && break; sleep 0.1; done
+		r "$(probe)" 200 "the sidecar's readiness probe (httpGet from the node to the status port) passes"
+		r "$(node_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://$POD_ADDR:$PROBE_PORT/config_dump")" 404 \
+			"the status port serves no admin page"
+		r "$(node_exec curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://$POD_ADDR:15000/healthz/ready")" 000 \
+			"the admin port is not reachable from outside the pod"
 		ans=$(pod_exec dig +short +time=2 +tries=2 reviews.default.svc.cluster.local A)
 		r "$ans" 10.96.10.11 "the app's DNS is answered by the injected sidecar through the capture"
 		ans=$(pod_exec dig +short +time=2 +tries=2 x.example A)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Mesh traffic end to end (docs/mesh.md): four pods made of network namespaces (tests/lib/pod.sh), each with
-# aegis-proxy --mesh and the capture rules of aegis-iptables, certificates from scripts/make-certs.sh.
+# aegis-proxy --mesh and the capture rules of aegis-iptables, certificates from scripts/make-certs.sh. The
+# proxies use the legacy direct transport (--mesh-transport direct: mTLS to <endpoint>:<port>, the peer's
+# 15006); test_mesh_hbone.sh covers the default, HBONE.
 #
 #   pod A (client)   10.253.0.2   the harness's pod; its node namespace routes between the pods
 #   pod B (v1)       10.253.1.2   reviews v1, service account reviews
@@ -18,99 +20,31 @@ set -uo pipefail
 
 SRC=${AEGIS_SRC_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$SRC/tests/lib/pod.sh"
+. "$SRC/tests/lib/mesh_pods.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: test_mesh_traffic needs root (network namespaces and iptables)"
 	exit 77
 fi
-for tool in ip openssl setpriv timeout "$POD_PYTHON"; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "FAIL: $tool is missing: run scripts/setup.sh test" >&2
-		exit 1
-	fi
-done
-pod_find_bins
-for b in "$POD_IPTABLES" "$POD_PROXY"; do
-	if [ ! -x "$b" ]; then
-		echo "FAIL: $b not built" >&2
-		exit 1
-	fi
-done
+mesh_require ip openssl setpriv timeout "$POD_PYTHON"
 
 PASS=0
 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
 
-pod_init || exit 1
-pod_create || { echo "FAIL: cannot create the pod" >&2; exit 1; }
-RUN=$POD_RUN
-echo "pods under id $POD_ID, scratch $RUN"
-
 # ---- topology: pods B, C, D beside the harness's pod A, routed by the node namespace ----
-node_exec sysctl -qw net.ipv4.ip_forward=1
-pod_exec ip route add default via "$NODE_ADDR"
-declare -A PODS=([b]=1 [c]=2 [d]=3)
-declare -A NS
-for p in b c d; do
-	n=${PODS[$p]}
-	ns=aegis-m$p-$POD_ID
-	NS[$p]=$ns
-	ip netns add "$ns" || { echo "FAIL: cannot create $ns"; exit 1; }
-	pod_defer "ip netns pids $ns 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del $ns"
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link add eth0 type veth peer name "veth$n" netns "$NODE_NS"
-	ip -n "$ns" addr add "10.253.$n.2/30" dev eth0
-	ip -n "$NODE_NS" addr add "10.253.$n.1/30" dev "veth$n"
-	ip -n "$ns" link set eth0 up
-	ip -n "$NODE_NS" link set "veth$n" up
-	ip -n "$ns" route add default via "10.253.$n.1"
-done
-in_pod() { # in_pod a|b|c|d CMD...
-	local p=$1
-	shift
-	if [ "$p" = a ]; then ip netns exec "$POD_NS" "$@"; else ip netns exec "${NS[$p]}" "$@"; fi
-}
+mesh_pods_create m b c d
 
 # ---- certificates, configuration and helper programs, where UID 1337 can read them ----
 MK=$SRC/scripts/make-certs.sh
-bash "$MK" ca "$RUN/ca" || { echo "FAIL: make-certs ca"; exit 1; }
-bash "$MK" ca "$RUN/ca-evil" --name evil-ca || exit 1
-bash "$MK" workload "$RUN/ca" "$RUN/certs-a" default productpage || exit 1
-for p in b c d; do
-	bash "$MK" workload "$RUN/ca" "$RUN/certs-$p" default reviews || exit 1
-done
+mesh_certs b c d
+bash "$MK" ca "$RUN/ca-evil" --name evil-ca >/dev/null || exit 1
 chmod -R a+rX "$RUN"
 cp "$SRC/tests/fixtures/mesh/mesh.yaml" "$RUN/mesh.yaml"
 chmod 0644 "$RUN/mesh.yaml"
 
-cat >"$RUN/server.py" <<'EOF'
-# Application of pods B/C/D: greets with its name, then echoes until EOF (half-close: answers "BYE <n>" after
-# the client's FIN, so that propagation of half-close is visible end to end).
-import socket, sys, threading
-name = sys.argv[1]
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("0.0.0.0", 9080)); ls.listen(512)
-open(sys.argv[2], "w").close()
-def serve(c):
-    try:
-        c.sendall(b"HELLO " + name.encode() + b"\n")
-        total = 0
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            total += len(d)
-            c.sendall(d)
-        c.sendall(b"BYE %d\n" % total)
-    except OSError:
-        pass
-    finally:
-        c.close()
-while True:
-    c, _ = ls.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-EOF
+mesh_write_server_py
 
 cat >"$RUN/client.py" <<'EOF'
 # client.py N HOST PORT MARKER: N sequential connections; prints "v1 v2 failures" counts.
@@ -208,7 +142,8 @@ chmod 0644 "$RUN"/*.py
 # ---- start: servers, proxies, capture rules ----
 proxy_cmd() { # proxy_cmd POD
 	echo "$POD_PROXY" --config "$RUN/mesh.yaml" --mesh --cert-dir "$RUN/certs-$1" --namespace default \
-		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout 500 --no-watch
+		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout 500 --no-watch \
+		--mesh-transport direct
 }
 for p in b c d; do
 	name=$p

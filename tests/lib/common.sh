@@ -64,10 +64,13 @@ start_bg() {
 	AEGIS_PIDS+=("$LAST_PID")
 }
 
-# wait_dns PORT NAME [ADDR]: until the server answers (any rcode) or 10 s pass.
+# AEGIS_SLOW=N stretches start-up waits N times, for programs run under valgrind (scripts/valgrind.sh).
+AEGIS_SLOW=${AEGIS_SLOW:-1}
+
+# wait_dns PORT NAME [ADDR]: until the server answers (any rcode) or 10 s (times AEGIS_SLOW) pass.
 wait_dns() {
 	local port=$1 name=$2 addr=${3:-127.0.0.1}
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 $((100 * AEGIS_SLOW))); do
 		if dig @"$addr" -p "$port" "$name" +tries=1 +time=1 >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done

@@ -78,13 +78,14 @@ static void assert_alias(struct aegis_match m, const char *target, const char *n
 	assert_int_equal(m.target_len, (size_t)n - 1); /* without the root byte */
 	assert_memory_equal(m.target, w, (size_t)n - 1);
 	n = aegis_dns_name_from_str(node_name, w);
-	assert_int_equal(m.node->name.len, n);
-	assert_memory_equal(m.node->name.name, w, (size_t)n);
+	assert_int_equal(m.node->name_len, n);
+	assert_memory_equal(aegis_node_name(m.node).name, w, (size_t)n);
 }
 
 static bool points_into(const uint8_t *p, const struct aegis_dns_node *n)
 {
-	return p >= n->name.name && p < n->name.name + n->name.len;
+	const uint8_t *nm = aegis_node_name(n).name;
+	return p >= nm && p < nm + n->name_len;
 }
 
 static void test_exact_and_wildcard(void **state)

@@ -36,7 +36,14 @@ static void test_defaults(void **state)
 	assert_string_equal(c.image_pull_policy, "IfNotPresent");
 	assert_string_equal(c.cert_mount_path, "/etc/aegis/certs");
 	assert_int_equal(json_array_size(c.iptables_args), 0);
-	assert_non_null(json_object_get(c.readiness_probe, "exec"));
+	/* The kubelet's httpGet on the sidecar's status port (aegis-proxy --status-listen 0.0.0.0:15021). */
+	json_t *get = json_object_get(c.readiness_probe, "httpGet");
+	assert_non_null(get);
+	assert_string_equal(json_string_value(json_object_get(get, "path")), "/healthz/ready");
+	assert_int_equal(json_integer_value(json_object_get(get, "port")), 15021);
+	size_t n = json_array_size(c.proxy_args);
+	assert_string_equal(json_string_value(json_array_get(c.proxy_args, n - 2)), "--status-listen");
+	assert_string_equal(json_string_value(json_array_get(c.proxy_args, n - 1)), "0.0.0.0:15021");
 	/* An empty file (a blank ConfigMap key) is the defaults. */
 	assert_int_equal(aegis_inject_config_parse(&c, "empty", "", 0, NULL), 0);
 	assert_int_equal(aegis_inject_config_parse(&c, "comment", "# nothing\n", 10, NULL), 0);

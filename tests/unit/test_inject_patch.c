@@ -155,11 +155,12 @@ static void test_plain_pod(void **state)
 	                json_object_get(json_object_get(pod, "metadata"), "annotations"), "aegis.io/status")),
 	        "injected");
 
-	/* The init container: exactly what tests/lib/pod.sh runs (`aegis-iptables apply`), as root with
-	 * NET_ADMIN and NET_RAW. */
+	/* The init container: what tests/lib/pod.sh runs (`aegis-iptables apply`) with the readiness probe's
+	 * port (the status port) kept out of inbound capture, as root with NET_ADMIN and NET_RAW. */
 	json_t *init = named(json_object_get(spec, "initContainers"), "aegis-init");
 	args_are(json_object_get(init, "command"), (const char *const[]){"aegis-iptables"}, 1);
-	args_are(json_object_get(init, "args"), (const char *const[]){"apply"}, 1);
+	args_are(json_object_get(init, "args"),
+	         (const char *const[]){"apply", "--exclude-inbound-ports=15021"}, 2);
 	json_t *isc = json_object_get(init, "securityContext");
 	assert_int_equal(json_integer_value(json_object_get(isc, "runAsUser")), 0);
 	args_are(json_object_get(json_object_get(isc, "capabilities"), "add"),
@@ -185,7 +186,10 @@ static void test_plain_pod(void **state)
 	                                            "fieldRef"),
 	                            "fieldPath")),
 	                    "spec.serviceAccountName");
-	assert_non_null(json_object_get(json_object_get(proxy, "readinessProbe"), "exec"));
+	assert_int_equal(
+	        json_integer_value(json_object_get(
+	                json_object_get(json_object_get(proxy, "readinessProbe"), "httpGet"), "port")),
+	        15021);
 	json_t *mount = json_array_get(json_object_get(proxy, "volumeMounts"), 0);
 	assert_string_equal(json_string_value(json_object_get(mount, "mountPath")), "/etc/aegis/certs");
 	json_t *vol = named(json_object_get(spec, "volumes"), "aegis-certs");
@@ -212,14 +216,15 @@ static void test_annotations_and_init_containers(void **state)
 	json_t *args = json_object_get(named(json_object_get(spec, "initContainers"), "aegis-init"), "args");
 	args_are(args,
 	         (const char *const[]){"apply", "--capture-dns=resolv", "--exclude-outbound-ports=5432,6379",
-	                               "--exclude-inbound-ports=9090"},
+	                               "--exclude-inbound-ports=9090,15021"},
 	         4);
 	struct aegis_capture_cli cli;
 	iptables_parses(args, &cli);
 	assert_int_equal(cli.opts.capture_dns, AEGIS_CAPTURE_DNS_RESOLV);
 	assert_int_equal(cli.opts.n_exclude_out_ports, 2);
 	assert_int_equal(cli.opts.exclude_out_ports[1], 6379);
-	assert_int_equal(cli.opts.n_exclude_in_ports, 1);
+	assert_int_equal(cli.opts.n_exclude_in_ports, 2);
+	assert_int_equal(cli.opts.exclude_in_ports[1], 15021);
 	/* Existing annotations are kept, ours added. */
 	json_t *annots = json_object_get(json_object_get(pod, "metadata"), "annotations");
 	assert_int_equal(json_object_size(annots), 5);

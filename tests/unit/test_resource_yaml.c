@@ -241,7 +241,7 @@ static const struct aegis_k8s_service *find_svc(const struct aegis_config *c, co
 			return s;
 	}
 	fail_msg("no service %s/%s/%s", cluster, ns, name);
-	return NULL;
+	abort(); /* fail_msg() does not return; this tells the compiler (no NULL for -Wnull-dereference) */
 }
 
 static const struct aegis_endpoint_slice *find_slice(const struct aegis_config *c, const char *name)
@@ -250,7 +250,7 @@ static const struct aegis_endpoint_slice *find_slice(const struct aegis_config *
 		if (!strcmp(c->endpoint_slices[i].meta.name, name))
 			return &c->endpoint_slices[i];
 	fail_msg("no endpoint slice %s", name);
-	return NULL;
+	abort(); /* as above */
 }
 
 static void test_example_mesh(void **state)
@@ -1130,7 +1130,7 @@ static void test_file_size_limit(void **state)
 static void write_file(const char *dir, const char *name, const char *text)
 {
 	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path));
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);

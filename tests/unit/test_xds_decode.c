@@ -247,6 +247,8 @@ static void test_cluster_load_assignment(void **state)
 	assert_string_equal(w[0].hostname, "reviews-0");
 	assert_int_equal(w[0].labels.n, 1);
 	assert_string_equal(w[0].labels.items[0].key, "version");
+	assert_string_equal(w[0].service_account, "reviews");
+	assert_string_equal(w[1].service_account, "");
 	assert_int_equal(w[1].health, AEGIS_HEALTH_DRAINING);
 	assert_int_equal(w[1].weight, 0);
 	assert_string_equal(w[2].address, "fd00::2");
@@ -259,6 +261,92 @@ static void test_cluster_load_assignment(void **state)
 	spit("c_cla.bin", out, olen);
 	free(out);
 	aegis_config_free(cfg);
+}
+
+/* A Kubernetes Service's endpoints come back as EndpointSlice endpoints and, carrying what their
+ * LbEndpoints said (labels, service account, locality, weight, health), as WorkloadEntries of the
+ * Service's namespace: what proxy/mesh_routes.c joins for subsets and identities. */
+static void test_service_endpoints_become_workload_entries(void **state)
+{
+	static const struct aegis_port port[] = {{.name = "http", .number = 9080, .protocol = "TCP"}};
+	static const struct aegis_kv v1[] = {{"app", "reviews"}, {"version", "v1"}};
+	struct aegis_service_entry svc = {.meta = {.name = "reviews",
+	                                           .namespace_ = "default",
+	                                           .cluster = "east",
+	                                           .source = "",
+	                                           .resource_version = ""},
+	                                  .hosts = (const char *const[]){"reviews.default.svc.cluster.local"},
+	                                  .n_hosts = 1,
+	                                  .addresses = (const char *const[]){"10.96.0.11"},
+	                                  .n_addresses = 1,
+	                                  .ports = port,
+	                                  .n_ports = 1,
+	                                  .location = AEGIS_SE_MESH_INTERNAL,
+	                                  .resolution = AEGIS_SE_RES_STATIC};
+	static const struct aegis_port_ref pr[] = {{.name = "http", .number = 9080}};
+	struct aegis_workload eps[] = {
+	        {.address = "10.244.1.5",
+	         .ports = pr,
+	         .n_ports = 1,
+	         .labels = {.items = v1, .n = 2},
+	         .network = "n1",
+	         .locality = "r1/z1",
+	         .weight = 4,
+	         .service_account = "reviews",
+	         .health = AEGIS_HEALTH_HEALTHY,
+	         .hostname = "",
+	         .node_name = "",
+	         .zone = "",
+	         .target_pod = ""},
+	        {.address = "10.244.1.6",
+	         .ports = pr,
+	         .n_ports = 1,
+	         .network = "",
+	         .locality = "r1/z2",
+	         .service_account = "",
+	         .health = AEGIS_HEALTH_DRAINING,
+	         .hostname = "",
+	         .node_name = "",
+	         .zone = "",
+	         .target_pod = ""},
+	};
+	const char *cl[] = {"east", "east"};
+	uint8_t *se_bin, *cla_bin;
+	size_t se_len, cla_len;
+	const char *cn = "outbound|9080||reviews.default.svc.cluster.local";
+	assert_int_equal(aegis_xds_encode_se(&svc, &se_bin, &se_len), 0);
+	assert_int_equal(aegis_xds_encode_cla_clusters(cn, eps, cl, 2, 9080, &cla_bin, &cla_len), 0);
+	struct aegis_xds_builder b;
+	struct aegis_diag d = {0};
+	assert_int_equal(aegis_xds_builder_init(&b), 0);
+	assert_int_equal(
+	        aegis_xds_decode(&b, AEGIS_XDS_SE, "Service/default/reviews/east", se_bin, se_len, &d), 0);
+	assert_int_equal(aegis_xds_decode(&b, AEGIS_XDS_CLA, cn, cla_bin, cla_len, &d), 0);
+	struct aegis_config *cfg;
+	assert_int_equal(aegis_xds_builder_finish(&b, &cfg), 0);
+	assert_int_equal(cfg->n_services, 1);
+	assert_int_equal(cfg->n_endpoint_slices, 1);
+	assert_int_equal(cfg->endpoint_slices[0].n_endpoints, 2);
+	assert_true(cfg->endpoint_slices[0].endpoints[1].terminating);
+	assert_int_equal(cfg->n_workload_entries, 2);
+	const struct aegis_workload_entry *we = &cfg->workload_entries[0];
+	assert_string_equal(we->meta.namespace_, "default");
+	assert_string_equal(we->meta.name, "reviews/10.244.1.5");
+	assert_string_equal(we->meta.source, AEGIS_XDS_URL_CLA);
+	assert_string_equal(we->spec.address, "10.244.1.5");
+	assert_int_equal(we->spec.labels.n, 2);
+	assert_string_equal(we->spec.labels.items[1].value, "v1");
+	assert_string_equal(we->spec.service_account, "reviews");
+	assert_string_equal(we->spec.locality, "r1/z1");
+	assert_string_equal(we->spec.network, "n1");
+	assert_int_equal(we->spec.weight, 4);
+	assert_int_equal(we->spec.health, AEGIS_HEALTH_HEALTHY);
+	assert_int_equal(cfg->workload_entries[1].spec.health, AEGIS_HEALTH_DRAINING);
+	assert_string_equal(cfg->workload_entries[1].spec.locality, "r1/z2");
+	aegis_config_free(cfg);
+	free(se_bin);
+	free(cla_bin);
+	(void)state;
 }
 
 /* CLA endpoints join the ServiceEntry that names the host, port names taken from its ports. */
@@ -384,6 +472,7 @@ int main(void)
 	        cmocka_unit_test(test_destination_rule),
 	        cmocka_unit_test(test_cluster_load_assignment),
 	        cmocka_unit_test(test_cla_attaches_to_service_entry),
+	        cmocka_unit_test(test_service_endpoints_become_workload_entries),
 	        cmocka_unit_test(test_name_table),
 	        cmocka_unit_test(test_invalid_resources),
 	        cmocka_unit_test(test_cluster_names),

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "xds_decode_int.h"
 #include "xds_int.h"
 
 static const struct aegis_cluster_info clusters[] = {
@@ -321,12 +322,170 @@ static void test_versions_are_content_hashes(void **state)
 	}
 }
 
+/* Subset routing over xDS needs the endpoints' labels, service accounts, weights and localities: an
+ * EndpointSlice endpoint takes them from the WorkloadEntry of its pod (by targetRef name or address), the
+ * Service's selector adds the WorkloadEntries it picks, and the decoder gives each Service endpoint back as
+ * a WorkloadEntry (the join proxy/mesh_routes.c makes). Subset CLAs hold only the matching endpoints. */
+static size_t cla_endpoints(const struct aegis_xds_resource_set *set, const char *name, const char **addr)
+{
+	const struct aegis_xds_resource *r = aegis_xds_resource_find(set, name);
+	assert_non_null(r);
+	struct aegis_xds_builder b;
+	struct aegis_diag d = {0};
+	assert_int_equal(aegis_xds_builder_init(&b), 0);
+	assert_int_equal(aegis_xds_decode(&b, AEGIS_XDS_CLA, r->name, r->body, r->len, &d), 0);
+	assert_int_equal(b.n_cla, 1);
+	size_t n = b.cla[0].n_eps;
+	static char first[64];
+	snprintf(first, sizeof(first), "%s", n ? b.cla[0].eps[0].address : "");
+	*addr = first;
+	aegis_xds_builder_abort(&b);
+	return n;
+}
+
+static void test_k8s_endpoint_labels_and_identity(void **state)
+{
+	static const struct aegis_kv sel[] = {{"app", "reviews"}};
+	static const struct aegis_kv v1[] = {{"app", "reviews"}, {"version", "v1"}};
+	static const struct aegis_kv v2[] = {{"app", "reviews"}, {"version", "v2"}};
+	static const struct aegis_port port[] = {
+	        {.name = "http", .number = 9080, .protocol = "TCP", .target_port = 9080}};
+	struct aegis_k8s_service svc[] = {{.meta = META("reviews", "default", "east"),
+	                                   .cluster_ips = (const char *const[]){"10.96.0.11"},
+	                                   .n_cluster_ips = 1,
+	                                   .ports = port,
+	                                   .n_ports = 1,
+	                                   .selector = {.items = sel, .n = 1},
+	                                   .external_name = ""}};
+	const struct aegis_slice_endpoint eps[] = {{.addresses = (const char *const[]){"10.244.1.5"},
+	                                            .n_addresses = 1,
+	                                            .ready = true,
+	                                            .hostname = "",
+	                                            .node_name = "",
+	                                            .zone = "us-east1-c",
+	                                            .target_kind = "Pod",
+	                                            .target_name = "reviews-v1-abc",
+	                                            .target_namespace = "default"}};
+	static const struct aegis_port sport[] = {{.name = "http", .number = 9080, .protocol = "TCP"}};
+	struct aegis_endpoint_slice sl[] = {{.meta = META("reviews-x", "default", "east"),
+	                                     .service_name = "reviews",
+	                                     .address_type = "IPv4",
+	                                     .ports = sport,
+	                                     .n_ports = 1,
+	                                     .endpoints = eps,
+	                                     .n_endpoints = 1}};
+	struct aegis_workload_entry wes[] = {
+	        /* the pod behind the slice endpoint, found by its targetRef name */
+	        {.meta = META("reviews-v1-abc", "default", "east"),
+	         .spec = {.address = "10.244.1.5",
+	                  .labels = {.items = v1, .n = 2},
+	                  .network = "",
+	                  .locality = "",
+	                  .weight = 3,
+	                  .service_account = "reviews",
+	                  .hostname = "",
+	                  .node_name = "",
+	                  .zone = "",
+	                  .target_pod = ""}},
+	        /* a VM the Service's selector picks */
+	        {.meta = META("reviews-v2-vm", "default", ""),
+	         .spec = {.address = "10.0.0.9",
+	                  .labels = {.items = v2, .n = 2},
+	                  .network = "vm-net",
+	                  .locality = "us-west1/b",
+	                  .service_account = "reviews-v2",
+	                  .hostname = "",
+	                  .node_name = "",
+	                  .zone = "",
+	                  .target_pod = ""}},
+	        /* another namespace: never joined */
+	        {.meta = META("reviews-v1-abc", "other", "east"),
+	         .spec = {.address = "10.244.1.5",
+	                  .labels = {.items = v2, .n = 2},
+	                  .network = "",
+	                  .locality = "",
+	                  .service_account = "intruder",
+	                  .hostname = "",
+	                  .node_name = "",
+	                  .zone = "",
+	                  .target_pod = ""}},
+	};
+	static const struct aegis_subset subsets[] = {{.name = "v1", .labels = {.items = v1 + 1, .n = 1}},
+	                                              {.name = "v2", .labels = {.items = v2 + 1, .n = 1}}};
+	struct aegis_destination_rule drs[] = {{.meta = META("reviews", "default", ""),
+	                                        .host = "reviews.default.svc.cluster.local",
+	                                        .subsets = subsets,
+	                                        .n_subsets = 2,
+	                                        .policy = {.sni = ""}}};
+	struct aegis_config in = {0};
+	in.clusters = clusters;
+	in.n_clusters = 2;
+	in.services = svc;
+	in.n_services = 1;
+	in.endpoint_slices = sl;
+	in.n_endpoint_slices = 1;
+	in.workload_entries = wes;
+	in.n_workload_entries = 3;
+	in.destination_rules = drs;
+	in.n_destination_rules = 1;
+	struct aegis_xds_resource_set sets[AEGIS_XDS_NTYPES];
+	memset(sets, 0, sizeof(sets));
+	struct aegis_config *out = roundtrip(&in, sets);
+
+	const char *addr;
+	assert_int_equal(cla_endpoints(&sets[AEGIS_XDS_CLA],
+	                               "outbound|9080||reviews.default.svc.cluster.local", &addr),
+	                 2);
+	assert_int_equal(cla_endpoints(&sets[AEGIS_XDS_CLA],
+	                               "outbound|9080|v1|reviews.default.svc.cluster.local", &addr),
+	                 1);
+	assert_string_equal(addr, "10.244.1.5");
+	assert_int_equal(cla_endpoints(&sets[AEGIS_XDS_CLA],
+	                               "outbound|9080|v2|reviews.default.svc.cluster.local", &addr),
+	                 1);
+	assert_string_equal(addr, "10.0.0.9");
+
+	/* Both endpoints are in the Service's slice, and come back as WorkloadEntries of its namespace. */
+	assert_int_equal(out->n_endpoint_slices, 1);
+	assert_int_equal(out->endpoint_slices[0].n_endpoints, 2);
+	assert_int_equal(out->n_workload_entries, 2);
+	for (size_t i = 0; i < out->n_workload_entries; i++) {
+		const struct aegis_workload_entry *we = &out->workload_entries[i];
+		assert_string_equal(we->meta.namespace_, "default");
+		const char *version = NULL;
+		for (size_t k = 0; k < we->spec.labels.n; k++)
+			if (strcmp(we->spec.labels.items[k].key, "version") == 0)
+				version = we->spec.labels.items[k].value;
+		assert_non_null(version);
+		if (strcmp(we->spec.address, "10.244.1.5") == 0) {
+			assert_string_equal(version, "v1");
+			assert_string_equal(we->spec.service_account, "reviews");
+			assert_int_equal(we->spec.weight, 3);
+			/* the cluster's region, the endpoint's zone */
+			assert_string_equal(we->spec.locality, "us-east1/us-east1-c");
+			assert_string_equal(we->spec.network, "net-east");
+			assert_int_equal(we->spec.health, AEGIS_HEALTH_HEALTHY);
+		} else {
+			assert_string_equal(we->spec.address, "10.0.0.9");
+			assert_string_equal(version, "v2");
+			assert_string_equal(we->spec.service_account, "reviews-v2");
+			assert_string_equal(we->spec.locality, "us-west1/b");
+			assert_string_equal(we->spec.network, "vm-net");
+		}
+	}
+	aegis_config_free(out);
+	for (int t = 0; t < AEGIS_XDS_NTYPES; t++)
+		aegis_xds_resource_set_free(&sets[t]);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_k8s_multicluster),
 	        cmocka_unit_test(test_service_entries_vips_workloads_subsets),
 	        cmocka_unit_test(test_versions_are_content_hashes),
+	        cmocka_unit_test(test_k8s_endpoint_labels_and_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

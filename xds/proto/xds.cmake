@@ -54,10 +54,13 @@ target_include_directories(aegis_xds_core PUBLIC ${AEGIS_XDS_DIR})
 target_link_libraries(aegis_xds_core PUBLIC aegis_xds_proto aegis_common PRIVATE aegis_warnings)
 
 # gRPC glue: the proxy's ADS client and the aegis-xds server.
+# xDS over mutual TLS (xds_tls.c): gRPC TLS credentials for both ends; aegis_mtls checks the files.
+add_library(aegis_xds_tls STATIC ${AEGIS_XDS_DIR}/xds_tls.c)
+target_link_libraries(aegis_xds_tls PUBLIC aegis_mtls PkgConfig::GRPC PRIVATE aegis_warnings)
 add_library(aegis_ads_client STATIC ${AEGIS_XDS_DIR}/ads_client.c)
 target_link_libraries(aegis_ads_client PUBLIC aegis_xds_core PkgConfig::GRPC Threads::Threads
-  PRIVATE aegis_warnings)
+  PRIVATE aegis_xds_tls aegis_warnings)
 
 add_executable(aegis-xds ${AEGIS_XDS_DIR}/xds_main.c ${AEGIS_XDS_DIR}/xds_server.c)
-target_link_libraries(aegis-xds PRIVATE aegis_xds_core aegis_config PkgConfig::GRPC Threads::Threads
+target_link_libraries(aegis-xds PRIVATE aegis_xds_core aegis_config aegis_xds_tls PkgConfig::GRPC Threads::Threads
   aegis_warnings)

@@ -102,6 +102,7 @@ def samples():
     e.load_balancing_weight.value = 3
     md = e.metadata.filter_metadata["istio"]
     md["network"] = "net1"
+    md["service_account"] = "reviews"
     md["labels"] = {"version": "v1"}
     e = l1.lb_endpoints.add(health_status=core_pb.DRAINING)
     e.endpoint.address.socket_address.address = "10.1.0.2"

@@ -1,0 +1,1392 @@
+/* HBONE on the wire: see mesh_hbone.h and docs/mesh.md.
+ *
+ * One struct hconn per TLS connection (client or server side), one struct tun per CONNECT stream and its
+ * application socket. Output is not written where it is produced: a connection that has something to send
+ * is marked dirty, and an ev_prepare watcher flushes every dirty connection once before the loop sleeps,
+ * so that many streams' bytes leave in one TLS write and no callback of the core ever runs inside another
+ * one's caller. */
+#include "mesh_hbone.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "aegis/container.h"
+#include "aegis/log.h"
+#include "dns_server.h" /* aegis_sockaddr_str */
+#include "hbone.h"
+#include "mesh_net.h"
+
+#define HANDSHAKE_MS     5000
+#define LOCAL_CONNECT_MS 1000
+#define SCRATCH          (64u << 10)
+#define READ_ROUNDS      64
+#define KEY_MAX          1024 /* the expected identities, joined by '\n' */
+#define MAX_LOCALS       64
+
+enum cstate { C_CONNECTING, C_HANDSHAKE, C_READY };
+enum tstate { T_PENDING, T_OPEN };
+
+struct tun;
+
+struct hconn {
+	struct aegis_mesh_hbone *hb;
+	struct hconn *prev, *next;
+	struct hconn *dirty_next;
+	bool dirty;
+	bool server;
+	bool draining; /* no new streams (GOAWAY, a refused submit, or closing) */
+	bool dead;
+	bool want_write; /* the writer blocked: wait for writability */
+	enum cstate st;
+	int fd;
+	SSL *ssl;
+	struct aegis_hbone *h;
+	ev_io io;
+	ev_timer timer; /* connect / handshake limit, then the keepalive tick */
+	ev_timer again; /* the read loop stopped at its cap: continue on the next iteration */
+	struct tun *tuns;
+	size_t n_tuns;
+	size_t n_paused; /* tuns whose application side waits for room towards the peer */
+	double created, last_rx, idle_since, ping_sent;
+	bool ping_out;
+	uint32_t connect_ms;
+	struct sockaddr_storage peer;    /* client: the peer sidecar; server: the client */
+	struct sockaddr_storage local;   /* server: the address the peer connected to (a local address) */
+	char key[KEY_MAX];               /* client: expected identities, '\n'-separated */
+	char peer_id[AEGIS_MTLS_ID_MAX]; /* what the peer presented */
+	char what[128];
+};
+
+struct tun {
+	struct aegis_mesh_hbone *hb;
+	struct hconn *c; /* NULL once the stream is closed (the application side may still drain) */
+	int dir;         /* AEGIS_MESH_HBONE_OUT or _IN, for the stats */
+	struct tun *prev, *next;
+	int32_t id; /* 0 until submitted */
+	enum tstate st;
+	int fd; /* the application socket; -1 when not ours */
+	ev_io io;
+	ev_timer timer; /* open deadline, local connect limit, then the idle check */
+	bool app_eof;   /* the application stopped sending (END_STREAM queued) */
+	bool app_shut;  /* we shut the application's write half */
+	bool peer_eof;  /* END_STREAM from the peer */
+	bool paused;    /* not reading the application: no room towards the peer */
+	bool counted;   /* in streams_active */
+	bool in_list;   /* on c->tuns */
+	bool reset;     /* counted and logged as reset already (ours or the peer's) */
+	uint8_t *buf;   /* bytes for the application it did not take yet (at most the stream window) */
+	size_t off, len, cap;
+	double last_active;
+	aegis_mesh_hbone_open_cb cb; /* client, until the answer */
+	void *user;
+	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
+};
+
+struct aegis_mesh_hbone_req {
+	struct tun t;
+};
+
+struct aegis_mesh_hbone {
+	struct ev_loop *loop;
+	struct aegis_mesh_hbone_opts opts;
+	int lfd;
+	ev_io lio;
+	ev_prepare flush;
+	struct hconn *conns;
+	struct hconn *dirty;
+	struct tun *orphans; /* streams closed on the wire whose application side still drains */
+	uint8_t *scratch;
+	struct aegis_routes_addr locals[MAX_LOCALS];
+	size_t n_locals;
+	double locals_at;
+	struct aegis_mesh_hbone_stats stats;
+};
+
+/* ---- sans-I/O helpers (tests/unit/test_mesh_hbone.c) ---- */
+
+int aegis_mesh_hbone_authority(const struct aegis_routes_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (inet_ntop(a->family, a->ip, ip, sizeof(ip)) == NULL)
+		return AEGIS_EINVAL;
+	int n = snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+	return n < 0 || (size_t)n >= len ? AEGIS_ESPACE : 0;
+}
+
+/* The pool key: the expected identities in order, '\n'-separated (a connection is shared only by routes
+ * that expect exactly the same identities of the same peer). 0 or AEGIS_ESPACE. */
+static int pool_key(const char *const *ids, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(ids[i]);
+		if (o + l + 2 > len)
+			return AEGIS_ESPACE;
+		memcpy(buf + o, ids[i], l);
+		o += l;
+		buf[o++] = i + 1 < n ? '\n' : '\0';
+	}
+	if (n > 0)
+		buf[o - 1] = '\0';
+	return 0;
+}
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+	return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+/* Whether a client connection can take one more stream for (peer, key). */
+static bool pool_usable(const struct hconn *c, const struct sockaddr_storage *peer, const char *key)
+{
+	return !c->server && !c->dead && !c->draining && c->n_tuns < AEGIS_HBONE_MAX_STREAMS &&
+	       same_peer(&c->peer, peer) && strcmp(c->key, key) == 0;
+}
+
+static bool is_loopback(int family, const uint8_t ip[16])
+{
+	static const uint8_t v6lo[16] = {[15] = 1};
+	return family == AF_INET ? ip[0] == 127 : memcmp(ip, v6lo, 16) == 0;
+}
+
+/* The authority rule: the target must be this pod, i.e. a loopback address or one of locals. */
+static bool target_local(int family, const uint8_t ip[16], const struct aegis_routes_addr *locals, size_t n)
+{
+	if (is_loopback(family, ip))
+		return true;
+	size_t l = family == AF_INET ? 4 : 16;
+	for (size_t i = 0; i < n; i++)
+		if (locals[i].family == family && memcmp(locals[i].ip, ip, l) == 0)
+			return true;
+	return false;
+}
+
+/* ---- the pod's addresses ---- */
+
+static void refresh_locals(struct aegis_mesh_hbone *hb)
+{
+	struct ifaddrs *ifs = NULL;
+	hb->locals_at = ev_now(hb->loop);
+	if (getifaddrs(&ifs) != 0)
+		return;
+	hb->n_locals = 0;
+	for (struct ifaddrs *i = ifs; i != NULL && hb->n_locals < MAX_LOCALS; i = i->ifa_next) {
+		if (i->ifa_addr == NULL ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, i->ifa_addr,
+		       i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                         : sizeof(struct sockaddr_in6));
+		aegis_net_from_sockaddr(&ss, &hb->locals[hb->n_locals++]);
+	}
+	freeifaddrs(ifs);
+}
+
+/* The connection's own local address first (no system call), then the interfaces, re-read at most once
+ * a second when an address is not found (a pod's addresses rarely change). */
+static bool local_target(struct aegis_mesh_hbone *hb, const struct hconn *c, int family, const uint8_t ip[16])
+{
+	struct aegis_routes_addr me;
+	aegis_net_from_sockaddr(&c->local, &me);
+	if (target_local(family, ip, &me, 1) || target_local(family, ip, hb->locals, hb->n_locals))
+		return true;
+	if (ev_now(hb->loop) - hb->locals_at < 1.0)
+		return false;
+	refresh_locals(hb);
+	return target_local(family, ip, hb->locals, hb->n_locals);
+}
+
+/* ---- streams ---- */
+
+static void conn_dirty(struct hconn *c);
+static void tun_update(struct tun *t);
+
+static uint32_t idle_ms(const struct aegis_mesh_hbone *hb)
+{
+	return hb->opts.idle_timeout_ms ? hb->opts.idle_timeout_ms : 3600u * 1000u;
+}
+
+static int dir_of(const struct hconn *c)
+{
+	return c->server ? AEGIS_MESH_HBONE_IN : AEGIS_MESH_HBONE_OUT;
+}
+
+static void tun_unlink(struct tun *t)
+{
+	struct hconn *c = t->c;
+	if (c == NULL || !t->in_list)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		c->tuns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->in_list = false;
+	c->n_tuns--;
+	if (t->paused)
+		c->n_paused--;
+	t->paused = false;
+	if (c->n_tuns == 0)
+		c->idle_since = ev_now(c->hb->loop);
+}
+
+static void orphan_unlink(struct aegis_mesh_hbone *hb, struct tun *t)
+{
+	for (struct tun **p = &hb->orphans; *p != NULL; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			t->next = NULL;
+			return;
+		}
+}
+
+/* Frees a stream that is off its connection (or whose connection is going). */
+static void tun_free(struct aegis_mesh_hbone *hb, struct tun *t, bool abort_app)
+{
+	ev_io_stop(hb->loop, &t->io);
+	ev_timer_stop(hb->loop, &t->timer);
+	if (t->fd >= 0) {
+		if (abort_app) {
+			/* An abrupt end reaches the application as a reset, not as a clean FIN. */
+			struct linger lg = {1, 0};
+			(void)setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		}
+		close(t->fd);
+	}
+	if (t->counted)
+		hb->stats.streams_active[t->dir]--;
+	free(t->buf);
+	free(t);
+}
+
+static void tun_add(struct hconn *c, struct tun *t)
+{
+	t->c = c;
+	t->next = c->tuns;
+	t->prev = NULL;
+	if (c->tuns)
+		c->tuns->prev = t;
+	c->tuns = t;
+	t->in_list = true;
+	c->n_tuns++;
+}
+
+static void tun_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void tun_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void server_local_connected(struct tun *t);
+
+static struct tun *tun_new(struct aegis_mesh_hbone *hb, int fd)
+{
+	struct aegis_mesh_hbone_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	struct tun *t = &r->t;
+	t->hb = hb;
+	t->fd = fd;
+	ev_init(&t->io, tun_io_cb);
+	ev_init(&t->timer, tun_timer_cb);
+	t->last_active = ev_now(hb->loop);
+	return t;
+}
+
+static void set_tun_timer(struct aegis_mesh_hbone *hb, struct tun *t, double s)
+{
+	ev_timer_stop(hb->loop, &t->timer);
+	ev_timer_set(&t->timer, s, 0);
+	ev_timer_start(hb->loop, &t->timer);
+}
+
+/* A stream with an application socket whose HTTP/2 side is gone: done once its bytes are out. */
+static void orphan_maybe_done(struct aegis_mesh_hbone *hb, struct tun *t)
+{
+	if (t->len == 0) {
+		orphan_unlink(hb, t);
+		t->c = NULL;
+		tun_free(hb, t, false);
+	}
+}
+
+/* The stream is established (200 sent or received): the application socket joins the splice. */
+static void tun_open(struct hconn *c, struct tun *t)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	t->st = T_OPEN;
+	t->counted = true;
+	t->dir = dir_of(c);
+	hb->stats.streams_opened[dir_of(c)]++;
+	hb->stats.streams_active[dir_of(c)]++;
+	t->last_active = ev_now(hb->loop);
+	set_tun_timer(hb, t, idle_ms(hb) / 1000.0);
+	tun_update(t);
+}
+
+/* Which events the application socket waits for. */
+static void tun_update(struct tun *t)
+{
+	struct hconn *c = t->c;
+	struct aegis_mesh_hbone *hb = c ? c->hb : NULL;
+	int ev = 0;
+	if (t->fd < 0)
+		return;
+	if (t->st == T_OPEN && c != NULL && c->h != NULL && !t->app_eof && !t->paused)
+		ev |= EV_READ;
+	if (t->len > 0)
+		ev |= EV_WRITE;
+	if (hb == NULL)
+		return;
+	if (ev != (t->io.events & (EV_READ | EV_WRITE)) || !ev_is_active(&t->io)) {
+		ev_io_stop(hb->loop, &t->io);
+		ev_io_set(&t->io, t->fd, ev);
+		if (ev)
+			ev_io_start(hb->loop, &t->io);
+	}
+}
+
+/* Every abrupt end of a stream is counted (aegis_hbone_stream_resets_total) and logged at debug, once. */
+static void tun_note_reset(struct aegis_mesh_hbone *hb, struct tun *t, enum aegis_mesh_hbone_reset r,
+                           const char *why, uint32_t h2_error)
+{
+	static const char *const names[AEGIS_MESH_HBONE_N_RESET] = {"peer_reset", "app_error",  "buffer",
+	                                                            "idle",       "connection", "internal"};
+	if (t->reset)
+		return;
+	t->reset = true;
+	int dir = t->c != NULL ? dir_of(t->c) : t->dir;
+	hb->stats.stream_resets[dir][r]++;
+	AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone: stream reset", LKV_S("conn", t->c != NULL ? t->c->what : "-"),
+	          LKV_S("authority", t->authority), LKV_I("stream", t->id), LKV_S("reason", names[r]),
+	          LKV_S("why", why), LKV_I("h2_error", h2_error));
+}
+
+/* The application went away or broke: reset the stream; it is freed when the core closes it. */
+static void tun_abort(struct tun *t, enum aegis_mesh_hbone_reset r, const char *why)
+{
+	struct hconn *c = t->c;
+	struct aegis_mesh_hbone *hb = c->hb;
+	tun_note_reset(hb, t, r, why, 0);
+	ev_io_stop(hb->loop, &t->io);
+	if (t->fd >= 0) {
+		close(t->fd);
+		t->fd = -1;
+	}
+	t->len = 0;
+	if (t->id > 0 && c->h != NULL) {
+		aegis_hbone_reset(c->h, t->id);
+		conn_dirty(c);
+	}
+}
+
+/* Writes what the application has not taken yet; gives the window back for what it took. */
+static void tun_drain(struct tun *t, struct aegis_mesh_hbone *hb)
+{
+	while (t->len > 0 && t->fd >= 0) {
+		ssize_t n = send(t->fd, t->buf + t->off, t->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (t->c != NULL) {
+				tun_abort(t, AEGIS_HBONE_R_APP, strerror(errno));
+			} else {
+				tun_note_reset(hb, t, AEGIS_HBONE_R_APP, strerror(errno), 0);
+				t->len = 0;
+			}
+			return;
+		}
+		t->off += (size_t)n;
+		t->len -= (size_t)n;
+		t->last_active = ev_now(hb->loop);
+		if (t->c != NULL && t->c->h != NULL && t->id > 0) {
+			aegis_hbone_consume(t->c->h, t->id, (size_t)n);
+			conn_dirty(t->c);
+		}
+	}
+	if (t->len == 0)
+		t->off = 0;
+	if (t->len == 0 && t->peer_eof && !t->app_shut && t->fd >= 0) {
+		(void)shutdown(t->fd, SHUT_WR);
+		t->app_shut = true;
+	}
+}
+
+static void tun_read_app(struct tun *t)
+{
+	struct hconn *c = t->c;
+	struct aegis_mesh_hbone *hb = c->hb;
+	for (int round = 0; round < 4 && !t->app_eof && t->fd >= 0; round++) {
+		size_t room = aegis_hbone_write_room(c->h, t->id);
+		if (room == 0) {
+			if (!t->paused) {
+				t->paused = true;
+				c->n_paused++;
+			}
+			break;
+		}
+		if (room > SCRATCH)
+			room = SCRATCH;
+		ssize_t n = read(t->fd, hb->scratch, room);
+		if (n > 0) {
+			/* One call takes everything write_room() reported (hbone.h). */
+			if (aegis_hbone_write(c->h, t->id, hb->scratch, (size_t)n) != n) {
+				tun_abort(t, AEGIS_HBONE_R_INTERNAL, "the stream took less than its room");
+				return;
+			}
+			t->last_active = ev_now(hb->loop);
+			conn_dirty(c);
+			if ((size_t)n < room)
+				break;
+		} else if (n == 0) {
+			t->app_eof = true;
+			aegis_hbone_shutdown(c->h, t->id);
+			conn_dirty(c);
+		} else {
+			if (errno != EAGAIN && errno != EINTR)
+				tun_abort(t, AEGIS_HBONE_R_APP, strerror(errno));
+			break;
+		}
+	}
+}
+
+static void tun_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun *t = container_of(w, struct tun, io);
+	struct aegis_mesh_hbone *hb = t->hb;
+	(void)loop;
+	if (t->c == NULL) { /* an orphan: only its buffered bytes are left */
+		tun_drain(t, hb);
+		if (t->len == 0 || t->fd < 0) {
+			t->len = 0;
+			orphan_maybe_done(hb, t);
+		}
+		return;
+	}
+	if (t->st == T_PENDING) {
+		if (t->c->server)
+			server_local_connected(t);
+		return;
+	}
+	if (revents & EV_WRITE)
+		tun_drain(t, hb);
+	if (t->fd >= 0 && (revents & EV_READ) && t->st == T_OPEN)
+		tun_read_app(t);
+	if (t->fd >= 0)
+		tun_update(t);
+}
+
+/* ---- connections ---- */
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void conn_again_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void conn_events(struct hconn *c, int ev)
+{
+	if (ev != (c->io.events & (EV_READ | EV_WRITE)) || !ev_is_active(&c->io)) {
+		ev_io_stop(c->hb->loop, &c->io);
+		ev_io_set(&c->io, c->fd, ev);
+		ev_io_start(c->hb->loop, &c->io);
+	}
+}
+
+static void conn_dirty(struct hconn *c)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	if (c->dirty || c->dead || c->h == NULL)
+		return;
+	c->dirty = true;
+	c->dirty_next = hb->dirty;
+	hb->dirty = c;
+	if (!ev_is_active(&hb->flush))
+		ev_prepare_start(hb->loop, &hb->flush);
+}
+
+static struct hconn *conn_new(struct aegis_mesh_hbone *hb, bool server, int fd)
+{
+	struct hconn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->hb = hb;
+	c->server = server;
+	c->fd = fd;
+	ev_init(&c->io, conn_io_cb);
+	ev_init(&c->timer, conn_timer_cb);
+	ev_init(&c->again, conn_again_cb);
+	c->next = hb->conns;
+	if (hb->conns)
+		hb->conns->prev = c;
+	hb->conns = c;
+	c->created = c->last_rx = c->idle_since = ev_now(hb->loop);
+	return c;
+}
+
+/* Frees a connection: every stream on it ends (a pending outbound open reports result), every
+ * application socket of an open stream is reset. Callbacks may open new streams (never on c: it is dead). */
+static void conn_fail(struct hconn *c, enum aegis_mesh_hbone_result result, const char *why)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	c->dead = true;
+	if (c->h != NULL)
+		AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone connection closed", LKV_S("conn", c->what),
+		          LKV_S("why", why), LKV_I("streams", c->n_tuns));
+	while (c->tuns != NULL) {
+		struct tun *t = c->tuns;
+		tun_unlink(t);
+		aegis_mesh_hbone_open_cb cb = t->cb;
+		void *user = t->user;
+		if (cb != NULL) {
+			/* Not ours: the caller keeps the socket. */
+			t->fd = -1;
+			t->cb = NULL;
+			hb->stats.connect_failures[dir_of(c)][AEGIS_HBONE_FNONE]++;
+		} else if (t->st == T_OPEN) {
+			tun_note_reset(hb, t, AEGIS_HBONE_R_CONN, why, 0);
+		}
+		tun_free(hb, t, true);
+		if (cb != NULL)
+			cb(user, result, why);
+	}
+	ev_io_stop(hb->loop, &c->io);
+	ev_timer_stop(hb->loop, &c->timer);
+	ev_timer_stop(hb->loop, &c->again);
+	if (c->dirty) {
+		for (struct hconn **p = &hb->dirty; *p != NULL; p = &(*p)->dirty_next)
+			if (*p == c) {
+				*p = c->dirty_next;
+				break;
+			}
+	}
+	if (c->h != NULL && c->st == C_READY)
+		hb->stats.conns_open[dir_of(c)]--;
+	aegis_hbone_free(c->h);
+	SSL_free(c->ssl);
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		hb->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+static ssize_t tls_write(void *io, const uint8_t *data, size_t len)
+{
+	struct hconn *c = io;
+	ERR_clear_error();
+	int n = SSL_write(c->ssl, data, (int)(len > INT32_MAX ? INT32_MAX : len));
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+		c->want_write = e == SSL_ERROR_WANT_WRITE;
+		return 0;
+	}
+	return -1;
+}
+
+/* Writes what the session has; resumes streams that wait for room. Returns false when c was freed. */
+static bool conn_flush(struct hconn *c)
+{
+	c->want_write = false;
+	if (aegis_hbone_flush(c->h, tls_write, c) != 0) {
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "write failed");
+		return false;
+	}
+	if (c->n_paused > 0) {
+		for (struct tun *t = c->tuns; t != NULL; t = t->next) {
+			if (t->paused && aegis_hbone_write_room(c->h, t->id) > 0) {
+				t->paused = false;
+				c->n_paused--;
+				tun_update(t);
+			}
+		}
+	}
+	if (!aegis_hbone_alive(c->h)) {
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "session ended");
+		return false;
+	}
+	conn_events(c, EV_READ | (c->want_write || aegis_hbone_want_write(c->h) ? EV_WRITE : 0));
+	return true;
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct aegis_mesh_hbone *hb = container_of(w, struct aegis_mesh_hbone, flush);
+	while (hb->dirty != NULL) {
+		struct hconn *c = hb->dirty;
+		hb->dirty = c->dirty_next;
+		c->dirty = false;
+		(void)conn_flush(c);
+	}
+	ev_prepare_stop(loop, w);
+	(void)revents;
+}
+
+/* Client: submits the CONNECT of a stream waiting on c. False when c cannot take it (going away). */
+static bool tun_submit(struct hconn *c, struct tun *t)
+{
+	int32_t id = aegis_hbone_connect(c->h, t->authority, t);
+	if (id < 0)
+		return false;
+	t->id = id;
+	conn_dirty(c);
+	return true;
+}
+
+/* ---- HTTP/2 callbacks (user = the connection) ---- */
+
+static void respond(struct hconn *c, struct tun *t, int status)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	if (status != 200) {
+		hb->stats.connect_failures[AEGIS_MESH_HBONE_IN][status == 400   ? AEGIS_HBONE_F400
+		                                                : status == 503 ? AEGIS_HBONE_F503
+		                                                                : AEGIS_HBONE_FOTHER]++;
+	}
+	if (aegis_hbone_respond(c->h, t->id, status, status == 200 ? t : NULL) != 0 || status != 200) {
+		if (status == 200)
+			tun_note_reset(hb, t, AEGIS_HBONE_R_INTERNAL, "the 200 could not be queued", 0);
+		tun_unlink(t);
+		tun_free(hb, t, status == 200);
+	} else {
+		tun_open(c, t);
+	}
+	conn_dirty(c);
+}
+
+static void on_request(void *user, int32_t id, const char *authority)
+{
+	struct hconn *c = user;
+	struct aegis_mesh_hbone *hb = c->hb;
+	struct tun *t = tun_new(hb, -1);
+	if (t == NULL) {
+		hb->stats.stream_resets[AEGIS_MESH_HBONE_IN][AEGIS_HBONE_R_INTERNAL]++;
+		AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone: stream reset", LKV_S("conn", c->what),
+		          LKV_S("authority", authority), LKV_S("reason", "internal"),
+		          LKV_S("why", "out of memory"));
+		aegis_hbone_reset(c->h, id);
+		return;
+	}
+	t->id = id;
+	tun_add(c, t);
+	snprintf(t->authority, sizeof(t->authority), "%s", authority);
+	int family;
+	uint8_t ip[16];
+	uint16_t port;
+	if (aegis_hbone_parse_authority(authority, &family, ip, &port) != 0 ||
+	    !local_target(hb, c, family, ip)) {
+		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: CONNECT to a target that is not this pod: 400",
+		          LKV_S("conn", c->what), LKV_S("authority", authority));
+		respond(c, t, 400);
+		return;
+	}
+	/* The application listens on the wildcard or loopback address (as for the inbound listener). */
+	struct sockaddr_storage to;
+	memset(&to, 0, sizeof(to));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&to;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+		s6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&to;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s4->sin_port = htons(port);
+	}
+	if (aegis_net_connect(&to, 0, &t->fd) != 0) {
+		t->fd = -1;
+		respond(c, t, 503);
+		return;
+	}
+	t->st = T_PENDING;
+	/* A loopback handshake (or its refusal) has usually completed inside connect() itself: answer now
+	 * rather than after one more trip through the loop. */
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	bool known = getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0;
+	if (known && ti.tcpi_state == TCP_ESTABLISHED) {
+		respond(c, t, 200);
+		return;
+	}
+	if (known && ti.tcpi_state == TCP_CLOSE) {
+		server_local_connected(t); /* refused: SO_ERROR says why */
+		return;
+	}
+	ev_io_set(&t->io, t->fd, EV_WRITE);
+	ev_io_start(hb->loop, &t->io);
+	set_tun_timer(hb, t, LOCAL_CONNECT_MS / 1000.0);
+}
+
+static void on_response(void *user, int32_t id, int status, void *stream_user)
+{
+	struct hconn *c = user;
+	struct tun *t = stream_user;
+	struct aegis_mesh_hbone *hb = c->hb;
+	(void)id;
+	if (t == NULL || t->cb == NULL)
+		return; /* cancelled meanwhile: the core resets it */
+	aegis_mesh_hbone_open_cb cb = t->cb;
+	void *u = t->user;
+	t->cb = NULL;
+	if (status == 200) {
+		tun_open(c, t);
+		cb(u, AEGIS_MESH_HBONE_OK, "");
+		return;
+	}
+	/* The core resets the stream; on_close frees it. The socket stays the caller's. */
+	hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][status == 400   ? AEGIS_HBONE_F400
+	                                                 : status == 503 ? AEGIS_HBONE_F503
+	                                                                 : AEGIS_HBONE_FOTHER]++;
+	t->fd = -1;
+	ev_timer_stop(hb->loop, &t->timer);
+	char why[32];
+	snprintf(why, sizeof(why), "CONNECT answered %d", status);
+	AEGIS_LOG(AEGIS_LOG_INFO, "hbone: CONNECT refused by the peer", LKV_S("conn", c->what),
+	          LKV_S("authority", t->authority), LKV_I("status", status));
+	cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, why);
+}
+
+static void on_data(void *user, int32_t id, const uint8_t *data, size_t len, void *stream_user)
+{
+	struct hconn *c = user;
+	struct tun *t = stream_user;
+	struct aegis_mesh_hbone *hb = c->hb;
+	if (t == NULL || t->fd < 0 || t->app_shut) {
+		aegis_hbone_consume(c->h, id, len);
+		return;
+	}
+	t->last_active = ev_now(hb->loop);
+	size_t done = 0;
+	if (t->len == 0) {
+		ssize_t n = send(t->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			aegis_hbone_consume(c->h, id, len);
+			tun_abort(t, AEGIS_HBONE_R_APP, strerror(errno));
+			return;
+		}
+		if (n > 0) {
+			done = (size_t)n;
+			aegis_hbone_consume(c->h, id, done);
+		}
+	}
+	if (done < len) {
+		size_t need = len - done;
+		if (t->off > 0 && t->off + t->len + need > t->cap) {
+			memmove(t->buf, t->buf + t->off, t->len);
+			t->off = 0;
+		}
+		if (t->len + need > t->cap) {
+			/* Bounded by the stream window: the peer cannot send more than we gave back. */
+			size_t cap = t->cap ? t->cap : 64u << 10;
+			while (cap < t->len + need)
+				cap *= 2;
+			uint8_t *nb = cap <= 2 * AEGIS_HBONE_STREAM_WINDOW ? realloc(t->buf, cap) : NULL;
+			if (nb == NULL) {
+				aegis_hbone_consume(c->h, id, need);
+				tun_abort(t, AEGIS_HBONE_R_BUFFER,
+				          "bytes for the application beyond their bound");
+				return;
+			}
+			t->buf = nb;
+			t->cap = cap;
+		}
+		memcpy(t->buf + t->off + t->len, data + done, need);
+		t->len += need;
+		tun_update(t);
+	}
+	conn_dirty(c);
+}
+
+static void on_eof(void *user, int32_t id, void *stream_user)
+{
+	struct tun *t = stream_user;
+	(void)user;
+	(void)id;
+	if (t == NULL)
+		return;
+	t->peer_eof = true;
+	if (t->len == 0 && t->fd >= 0 && !t->app_shut) {
+		(void)shutdown(t->fd, SHUT_WR);
+		t->app_shut = true;
+	}
+}
+
+static void on_close(void *user, int32_t id, uint32_t error_code, void *stream_user)
+{
+	struct hconn *c = user;
+	struct aegis_mesh_hbone *hb = c->hb;
+	struct tun *t = stream_user;
+	if (t == NULL) {
+		/* A server stream not answered yet (the client gave up while we connected locally). */
+		for (t = c->tuns; t != NULL && t->id != id; t = t->next)
+			;
+		if (t == NULL)
+			return;
+	}
+	aegis_mesh_hbone_open_cb cb = t->cb;
+	void *u = t->user;
+	tun_unlink(t);
+	if (cb != NULL) {
+		/* Closed before any answer (REFUSED_STREAM after a GOAWAY, a reset): try elsewhere, and not
+		 * on this connection again. */
+		c->draining = true;
+		t->fd = -1;
+		t->cb = NULL;
+		hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
+		tun_free(hb, t, false);
+		cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "stream closed before an answer");
+		return;
+	}
+	bool clean = error_code == 0 && t->peer_eof && t->app_eof;
+	if (!clean && t->st == T_OPEN) /* a pending one we gave up on is a connect failure, counted */
+		tun_note_reset(hb, t, AEGIS_HBONE_R_PEER, "the peer reset the stream", error_code);
+	if (clean && t->len > 0 && t->fd >= 0) {
+		/* The application has not taken everything yet: it keeps its socket until it has. */
+		if (t->counted)
+			hb->stats.streams_active[dir_of(c)]--;
+		t->counted = false;
+		t->c = NULL;
+		t->next = hb->orphans;
+		hb->orphans = t;
+		return;
+	}
+	tun_free(hb, t, !clean);
+}
+
+static void on_ping_ack(void *user)
+{
+	struct hconn *c = user;
+	c->ping_out = false;
+	c->hb->stats.pings_acked++;
+}
+
+static const struct aegis_hbone_cbs cbs = {
+        .on_request = on_request,
+        .on_response = on_response,
+        .on_data = on_data,
+        .on_eof = on_eof,
+        .on_close = on_close,
+        .on_ping_ack = on_ping_ack,
+};
+
+/* ---- connection I/O ---- */
+
+static double keepalive_s(const struct aegis_mesh_hbone *hb)
+{
+	return (hb->opts.keepalive_ms ? hb->opts.keepalive_ms : 10000u) / 1000.0;
+}
+
+static void conn_ready(struct hconn *c)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	if (aegis_hbone_new(c->server, &cbs, c, &c->h) != 0) {
+		c->h = NULL;
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "out of memory");
+		return;
+	}
+	c->st = C_READY;
+	hb->stats.conns_opened[dir_of(c)]++;
+	hb->stats.conns_open[dir_of(c)]++;
+	c->last_rx = c->idle_since = ev_now(hb->loop);
+	ev_timer_stop(hb->loop, &c->timer);
+	double tick = keepalive_s(hb) / 2;
+	ev_timer_set(&c->timer, tick, tick);
+	ev_timer_start(hb->loop, &c->timer);
+	/* Streams that waited for the handshake; a refused submit cannot happen on a new session. */
+	for (struct tun *t = c->tuns, *next; t != NULL; t = next) {
+		next = t->next;
+		if (t->id == 0 && !tun_submit(c, t)) {
+			aegis_mesh_hbone_open_cb cb = t->cb;
+			void *u = t->user;
+			tun_unlink(t);
+			t->fd = -1;
+			t->cb = NULL;
+			tun_free(hb, t, false);
+			if (cb)
+				cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "CONNECT not accepted");
+		}
+	}
+	conn_dirty(c);
+	conn_events(c, EV_READ);
+}
+
+static void conn_handshake(struct hconn *c)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	ERR_clear_error();
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		char ids[KEY_MAX];
+		const char *want[16];
+		size_t n = 0;
+		if (!c->server) {
+			snprintf(ids, sizeof(ids), "%s", c->key);
+			for (char *s = ids; s != NULL && n < 16;) {
+				want[n++] = s;
+				s = strchr(s, '\n');
+				if (s != NULL)
+					*s++ = '\0';
+			}
+		}
+		if (aegis_mtls_check_peer(hb->opts.mtls, c->ssl, want, n, c->what, c->peer_id,
+		                          sizeof(c->peer_id)) != 0) {
+			conn_fail(c, AEGIS_MESH_HBONE_REFUSED, "peer identity refused");
+			return;
+		}
+		conn_ready(c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		conn_events(c, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+		return;
+	}
+	aegis_mtls_note_failure(hb->opts.mtls, c->ssl, c->what);
+	conn_fail(c, AEGIS_MESH_HBONE_REFUSED, "TLS handshake failed");
+}
+
+static void conn_start_tls(struct hconn *c)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	static const unsigned char alpn[] = {2, 'h', '2'};
+	c->ssl = SSL_new(aegis_mtls_ctx(hb->opts.mtls));
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (!c->server && SSL_set_alpn_protos(c->ssl, alpn, sizeof(alpn)) != 0)) {
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "out of memory");
+		return;
+	}
+	/* A pooled connection carries many small records: keeping its buffers saves a malloc/free pair per
+	 * record (the shared context releases them, which suits the many idle relays of the direct path). */
+	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	/* Read whole socket buffers instead of a record header and then its body: half the read calls. */
+	SSL_set_read_ahead(c->ssl, 1);
+	if (c->server)
+		SSL_set_accept_state(c->ssl);
+	else
+		SSL_set_connect_state(c->ssl);
+	c->st = C_HANDSHAKE;
+	ev_timer_stop(hb->loop, &c->timer);
+	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);
+	ev_timer_start(hb->loop, &c->timer);
+	conn_handshake(c);
+}
+
+/* Reads and feeds the session; false when c was freed. */
+static bool conn_read(struct hconn *c)
+{
+	struct aegis_mesh_hbone *hb = c->hb;
+	for (int i = 0; i < READ_ROUNDS; i++) {
+		ERR_clear_error();
+		int n = SSL_read(c->ssl, hb->scratch, (int)SCRATCH);
+		if (n > 0) {
+			c->last_rx = ev_now(hb->loop);
+			if (aegis_hbone_recv(c->h, hb->scratch, (size_t)n) != 0) {
+				AEGIS_LOG(AEGIS_LOG_WARN, "hbone: peer broke HTTP/2", LKV_S("conn", c->what));
+				if (aegis_hbone_flush(c->h, tls_write, c) != 0) /* its GOAWAY, best effort */
+					ERR_clear_error();
+				conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "HTTP/2 protocol error");
+				return false;
+			}
+			/* Less than asked and nothing decrypted inside the SSL: the socket is most likely
+			 * empty, and the loop is level-triggered, so skip the read that would only say EAGAIN
+			 * (one system call per wake-up, a good part of the per-stream cost). */
+			if ((size_t)n < SCRATCH && SSL_pending(c->ssl) == 0 && !SSL_has_pending(c->ssl))
+				return true;
+			continue;
+		}
+		int e = SSL_get_error(c->ssl, n);
+		if (e == SSL_ERROR_WANT_READ)
+			return true;
+		if (e == SSL_ERROR_WANT_WRITE) {
+			c->want_write = true;
+			return true;
+		}
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED,
+		          e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? "peer closed" : "TLS error");
+		return false;
+	}
+	/* Capped: decrypted bytes may wait inside the SSL with nothing on the socket to announce them. */
+	ev_timer_set(&c->again, 0, 0);
+	ev_timer_start(hb->loop, &c->again);
+	return true;
+}
+
+/* Every wake-up tries both ways: an SSL_read may have been waiting for writability and an SSL_write for
+ * readability, and a read that finds nothing costs one call. */
+static void conn_ready_io(struct hconn *c, int revents)
+{
+	(void)revents;
+	if (conn_read(c))
+		(void)conn_flush(c);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct hconn *c = container_of(w, struct hconn, io);
+	(void)loop;
+	switch (c->st) {
+	case C_CONNECTING: {
+		int err = aegis_net_connect_result(c->fd);
+		if (err != 0) {
+			conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, strerror(err));
+			return;
+		}
+		conn_start_tls(c);
+		break;
+	}
+	case C_HANDSHAKE: conn_handshake(c); break;
+	case C_READY: conn_ready_io(c, revents); break;
+	}
+}
+
+static void conn_again_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hconn *c = container_of(w, struct hconn, again);
+	(void)loop;
+	(void)revents;
+	conn_ready_io(c, EV_READ);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hconn *c = container_of(w, struct hconn, timer);
+	struct aegis_mesh_hbone *hb = c->hb;
+	(void)revents;
+	if (c->st == C_CONNECTING) {
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "connect timeout");
+		return;
+	}
+	if (c->st == C_HANDSHAKE) {
+		aegis_mtls_note_timeout(hb->opts.mtls, c->what);
+		conn_fail(c, AEGIS_MESH_HBONE_REFUSED, "TLS handshake timed out");
+		return;
+	}
+	double now = ev_now(loop), ka = keepalive_s(hb);
+	double pool_idle = (hb->opts.pool_idle_ms ? hb->opts.pool_idle_ms : 60000u) / 1000.0;
+	if (c->ping_out && now - c->ping_sent >= ka) {
+		hb->stats.ping_timeouts++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "hbone: keepalive PING unanswered; closing",
+		          LKV_S("conn", c->what));
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "keepalive timeout");
+		return;
+	}
+	if (c->n_tuns == 0 && c->draining) {
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "drained");
+		return;
+	}
+	if (c->n_tuns == 0 && now - c->idle_since >= (c->server ? 2 * pool_idle : pool_idle)) {
+		hb->stats.pool_idle_closes++;
+		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "idle");
+		return;
+	}
+	if (!c->server && !c->ping_out && now - c->last_rx >= ka) {
+		aegis_hbone_ping(c->h);
+		c->ping_out = true;
+		c->ping_sent = now;
+		hb->stats.pings_sent++;
+		conn_dirty(c);
+	}
+}
+
+/* ---- stream timers ---- */
+
+static void tun_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun *t = container_of(w, struct tun, timer);
+	struct aegis_mesh_hbone *hb = t->hb;
+	(void)revents;
+	struct hconn *c = t->c;
+	double left = t->last_active + idle_ms(hb) / 1000.0 - ev_now(loop);
+	if (c == NULL) { /* an orphan: its application takes no byte any more */
+		if (left > 0.001) {
+			set_tun_timer(hb, t, left);
+			return;
+		}
+		tun_note_reset(hb, t, AEGIS_HBONE_R_IDLE, "the application took no byte", 0);
+		t->len = 0;
+		orphan_maybe_done(hb, t);
+		return;
+	}
+	if (t->st == T_PENDING && c->server) {
+		ev_io_stop(loop, &t->io);
+		close(t->fd);
+		t->fd = -1;
+		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: local connect timed out: 503", LKV_S("conn", c->what),
+		          LKV_S("authority", t->authority));
+		respond(c, t, 503);
+		return;
+	}
+	if (t->st == T_PENDING) { /* no answer to our CONNECT in time */
+		aegis_mesh_hbone_open_cb cb = t->cb;
+		void *u = t->user;
+		t->cb = NULL;
+		t->fd = -1;
+		hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
+		c->draining = true; /* a connection that does not answer takes no more streams */
+		if (t->id > 0 && c->h != NULL) {
+			aegis_hbone_reset(c->h, t->id);
+			conn_dirty(c);
+		} else {
+			tun_unlink(t);
+			tun_free(hb, t, false);
+		}
+		if (cb)
+			cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "no answer to CONNECT");
+		return;
+	}
+	if (left > 0.001) {
+		set_tun_timer(hb, t, left);
+		return;
+	}
+	tun_abort(t, AEGIS_HBONE_R_IDLE, "idle");
+}
+
+/* ---- server: the local connect, the listener ---- */
+
+static void server_local_connected(struct tun *t)
+{
+	struct hconn *c = t->c;
+	int err = aegis_net_connect_result(t->fd);
+	ev_io_stop(c->hb->loop, &t->io);
+	if (err != 0) {
+		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: nothing listening on the target port: 503",
+		          LKV_S("conn", c->what), LKV_S("authority", t->authority));
+		close(t->fd);
+		t->fd = -1;
+		respond(c, t, 503);
+		return;
+	}
+	respond(c, t, 200);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct aegis_mesh_hbone *hb = container_of(w, struct aegis_mesh_hbone, lio);
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(hb->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		struct hconn *c = conn_new(hb, true, fd);
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->peer = peer;
+		socklen_t llen = sizeof(c->local);
+		if (getsockname(fd, (struct sockaddr *)&c->local, &llen) != 0)
+			memset(&c->local, 0, sizeof(c->local));
+		char a[64];
+		snprintf(c->what, sizeof(c->what), "hbone inbound %s",
+		         aegis_sockaddr_str(&peer, a, sizeof(a)));
+		conn_start_tls(c);
+	}
+}
+
+/* ---- public ---- */
+
+int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct aegis_routes_addr *ep,
+                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const char *what,
+                          aegis_mesh_hbone_open_cb cb, void *user, struct aegis_mesh_hbone_req **req)
+{
+	char key[KEY_MAX];
+	struct aegis_routes_addr pa = *ep;
+	struct sockaddr_storage peer;
+	if (n_ids == 0 || n_ids > 16 || pool_key(ids, n_ids, key, sizeof(key)) != 0)
+		return AEGIS_EINVAL;
+	pa.port = hb->opts.peer_port ? hb->opts.peer_port : 15008;
+	aegis_net_to_sockaddr(&pa, &peer);
+	struct tun *t = tun_new(hb, app_fd);
+	if (t == NULL)
+		return AEGIS_ENOMEM;
+	if (aegis_mesh_hbone_authority(ep, t->authority, sizeof(t->authority)) != 0) {
+		free(t);
+		return AEGIS_EINVAL;
+	}
+	t->cb = cb;
+	t->user = user;
+	if (connect_ms == 0)
+		connect_ms = 1000;
+	struct hconn *c = hb->conns;
+	for (; c != NULL; c = c->next) {
+		if (!pool_usable(c, &peer, key))
+			continue;
+		if (c->st != C_READY)
+			break;
+		t->c = c;
+		if (tun_submit(c, t))
+			break;
+		c->draining = true; /* GOAWAY received or stream ids exhausted: a new connection */
+		t->c = NULL;
+	}
+	if (c == NULL) {
+		int fd;
+		if (aegis_net_connect(&peer, hb->opts.so_mark, &fd) != 0) {
+			free(t);
+			return AEGIS_ESYS;
+		}
+		c = conn_new(hb, false, fd);
+		if (c == NULL) {
+			close(fd);
+			free(t);
+			return AEGIS_ENOMEM;
+		}
+		c->peer = peer;
+		c->connect_ms = connect_ms;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+		char a[64];
+		snprintf(c->what, sizeof(c->what), "hbone outbound %s",
+		         aegis_sockaddr_str(&peer, a, sizeof(a)));
+		c->st = C_CONNECTING;
+		AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone: new pooled connection", LKV_S("conn", c->what),
+		          LKV_S("for", what), LKV_S("expected", key));
+		conn_events(c, EV_WRITE);
+		ev_timer_set(&c->timer, connect_ms / 1000.0, 0);
+		ev_timer_start(hb->loop, &c->timer);
+	}
+	tun_add(c, t);
+	/* The answer comes after the peer's local connect (up to a second) and, for a new connection, after
+	 * our TCP connect and TLS handshake, which have their own limits. */
+	set_tun_timer(hb, t,
+	              (connect_ms + LOCAL_CONNECT_MS + (c->st == C_READY ? 0 : HANDSHAKE_MS)) / 1000.0);
+	*req = container_of(t, struct aegis_mesh_hbone_req, t);
+	return 0;
+}
+
+void aegis_mesh_hbone_cancel(struct aegis_mesh_hbone_req *req)
+{
+	struct tun *t = &req->t;
+	struct hconn *c = t->c;
+	t->cb = NULL;
+	t->fd = -1;
+	if (c == NULL)
+		return;
+	struct aegis_mesh_hbone *hb = c->hb;
+	if (t->id > 0 && c->h != NULL) {
+		/* on_close frees it once the reset is through. */
+		ev_timer_stop(hb->loop, &t->timer);
+		aegis_hbone_reset(c->h, t->id);
+		conn_dirty(c);
+		return;
+	}
+	tun_unlink(t);
+	tun_free(hb, t, false);
+}
+
+int aegis_mesh_hbone_new(struct ev_loop *loop, const struct aegis_mesh_hbone_opts *opts,
+                         struct aegis_mesh_hbone **out)
+{
+	struct aegis_mesh_hbone *hb = calloc(1, sizeof(*hb));
+	if (hb == NULL)
+		return AEGIS_ENOMEM;
+	hb->loop = loop;
+	hb->opts = *opts;
+	hb->lfd = -1;
+	hb->scratch = malloc(SCRATCH);
+	if (hb->scratch == NULL || opts->mtls == NULL) {
+		free(hb->scratch);
+		free(hb);
+		return opts->mtls == NULL ? AEGIS_EINVAL : AEGIS_ENOMEM;
+	}
+	ev_prepare_init(&hb->flush, flush_cb);
+	if (opts->listen.ss_family != 0) {
+		hb->lfd = aegis_net_listen(&opts->listen);
+		if (hb->lfd < 0) {
+			int rc = hb->lfd;
+			free(hb->scratch);
+			free(hb);
+			return rc;
+		}
+		ev_io_init(&hb->lio, accept_cb, hb->lfd, EV_READ);
+		ev_io_start(loop, &hb->lio);
+	}
+	refresh_locals(hb);
+	*out = hb;
+	return 0;
+}
+
+void aegis_mesh_hbone_foreach(const struct aegis_mesh_hbone *hb,
+                              void (*fn)(void *user, const struct aegis_mesh_hbone_conn_info *c), void *user)
+{
+	static const char *const states[] = {"connecting", "handshake", "ready"};
+	double now = ev_now(hb->loop);
+	for (const struct hconn *c = hb->conns; c != NULL; c = c->next) {
+		char peer[64];
+		struct aegis_mesh_hbone_conn_info i = {
+		        .inbound = c->server,
+		        .state = states[c->st],
+		        .peer = aegis_sockaddr_str(&c->peer, peer, sizeof(peer)),
+		        .peer_identity = c->peer_id,
+		        .expected = c->key,
+		        .streams = c->n_tuns,
+		        .draining = c->draining,
+		        .age_s = now - c->created,
+		        .idle_s = c->n_tuns ? 0 : now - c->idle_since,
+		};
+		fn(user, &i);
+	}
+}
+
+void aegis_mesh_hbone_rotated(struct aegis_mesh_hbone *hb)
+{
+	for (struct hconn *c = hb->conns; c != NULL; c = c->next)
+		if (!c->server)
+			c->draining = true;
+}
+
+void aegis_mesh_hbone_stats(const struct aegis_mesh_hbone *hb, struct aegis_mesh_hbone_stats *out)
+{
+	*out = hb->stats;
+}
+
+void aegis_mesh_hbone_free(struct aegis_mesh_hbone *hb)
+{
+	if (hb == NULL)
+		return;
+	while (hb->conns != NULL) {
+		/* No callbacks at shutdown: the outbound listener cancelled its requests already. */
+		for (struct tun *t = hb->conns->tuns; t != NULL; t = t->next)
+			t->cb = NULL;
+		conn_fail(hb->conns, AEGIS_MESH_HBONE_CONNECT_FAILED, "shutdown");
+	}
+	while (hb->orphans != NULL) {
+		struct tun *t = hb->orphans;
+		hb->orphans = t->next;
+		t->c = NULL;
+		tun_free(hb, t, true);
+	}
+	ev_prepare_stop(hb->loop, &hb->flush);
+	if (hb->lfd >= 0) {
+		ev_io_stop(hb->loop, &hb->lio);
+		close(hb->lfd);
+	}
+	free(hb->scratch);
+	free(hb);
+}

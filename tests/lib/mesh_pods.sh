@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Several pods for the mesh tests (test_mesh_traffic, test_mesh_hbone, test_mesh_xds), on top of pod.sh:
+# the harness's pod A (10.253.0.2) plus pods B, C, ... at 10.253.<n>.2, each its own network namespace
+# joined to the node namespace by a veth (10.253.<n>.1 on the node side), the node forwarding between them.
+# Everything is removed by pod.sh's teardown (pod_defer), even when a test fails.
+#
+#   . tests/lib/pod.sh; . tests/lib/mesh_pods.sh
+#   mesh_require ip openssl ...      tools and the built programs, or exit 1 with the reason
+#   mesh_require_bins aegis-xds ...  further programs of the build ($POD_BIN)
+#   mesh_pods_create PREFIX b c d    pod_init + pod_create + the extra pods; sets RUN, NS[p], PODS[p]=n
+#   in_pod b CMD...                  runs CMD in pod b (a = the harness's pod)
+#   mesh_certs b c d                 a CA in $RUN/ca; $RUN/certs-a (default/productpage) and
+#                                    $RUN/certs-<p> (default/reviews) for each pod named
+#   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
+
+# mesh_require TOOL...: each tool on PATH, and aegis-iptables and aegis-proxy built.
+mesh_require() {
+	local tool b
+	for tool in "$@"; do
+		if ! command -v "$tool" >/dev/null; then
+			echo "FAIL: $tool is missing: run scripts/setup.sh test" >&2
+			exit 1
+		fi
+	done
+	pod_find_bins
+	for b in "$POD_IPTABLES" "$POD_PROXY"; do
+		if [ ! -x "$b" ]; then
+			echo "FAIL: $b not built" >&2
+			exit 1
+		fi
+	done
+}
+
+# mesh_require_bins NAME...: programs of the same build (after mesh_require).
+mesh_require_bins() {
+	local b
+	for b in "$@"; do
+		if [ ! -x "$POD_BIN/$b" ]; then
+			echo "FAIL: $POD_BIN/$b not built" >&2
+			exit 1
+		fi
+	done
+}
+
+declare -A PODS
+declare -A NS
+
+# mesh_pods_create PREFIX POD...: this run's pod A and node (pod.sh) and one namespace per further pod,
+# named aegis-<PREFIX><pod>-<id>, numbered 1, 2, ... in the order given.
+mesh_pods_create() {
+	local prefix=$1 p n=0 ns
+	shift
+	pod_init || exit 1
+	pod_create || {
+		echo "FAIL: cannot create the pod" >&2
+		exit 1
+	}
+	RUN=$POD_RUN
+	echo "pods under id $POD_ID, scratch $RUN"
+	node_exec sysctl -qw net.ipv4.ip_forward=1
+	pod_exec ip route add default via "$NODE_ADDR"
+	for p in "$@"; do
+		n=$((n + 1))
+		PODS[$p]=$n
+		ns=aegis-$prefix$p-$POD_ID
+		NS[$p]=$ns
+		ip netns add "$ns" || {
+			echo "FAIL: cannot create $ns"
+			exit 1
+		}
+		pod_defer "ip netns pids $ns 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del $ns"
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link add eth0 type veth peer name "veth$n" netns "$NODE_NS"
+		ip -n "$ns" addr add "10.253.$n.2/30" dev eth0
+		ip -n "$NODE_NS" addr add "10.253.$n.1/30" dev "veth$n"
+		ip -n "$ns" link set eth0 up
+		ip -n "$NODE_NS" link set "veth$n" up
+		ip -n "$ns" route add default via "10.253.$n.1"
+	done
+}
+
+# in_pod a|b|c|... CMD...
+in_pod() {
+	local p=$1
+	shift
+	if [ "$p" = a ]; then ip netns exec "$POD_NS" "$@"; else ip netns exec "${NS[$p]}" "$@"; fi
+}
+
+# mesh_certs POD...: the test CA and workload certificates, readable by UID 1337.
+mesh_certs() {
+	local mk=$POD_SRC_DIR/scripts/make-certs.sh p
+	bash "$mk" ca "$RUN/ca" >/dev/null || {
+		echo "FAIL: make-certs ca"
+		exit 1
+	}
+	bash "$mk" workload "$RUN/ca" "$RUN/certs-a" default productpage >/dev/null || exit 1
+	for p in "$@"; do
+		bash "$mk" workload "$RUN/ca" "$RUN/certs-$p" default reviews >/dev/null || exit 1
+	done
+	chmod -R a+rX "$RUN"
+}
+
+# mesh_write_server_py: the application of pods B, C, ...: `server.py NAME READYFILE [PORT]` greets each
+# connection with "HELLO NAME", echoes until the client's FIN, then answers "BYE <bytes received>" (so
+# that half-close is visible end to end).
+mesh_write_server_py() {
+	cat >"$RUN/server.py" <<'EOF'
+import socket, sys, threading
+name = sys.argv[1]
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 9080
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("0.0.0.0", port)); ls.listen(512)
+open(sys.argv[2], "w").close()
+def serve(c):
+    try:
+        c.sendall(b"HELLO " + name.encode() + b"\n")
+        total = 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            total += len(d)
+            c.sendall(d)
+        c.sendall(b"BYE %d\n" % total)
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+}
