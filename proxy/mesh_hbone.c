@@ -1,17 +1,16 @@
-/* HBONE on the wire: see mesh_hbone.h and docs/mesh.md.
+/* HBONE on the wire: see mesh_hbone.h and docs/mesh.md. This file holds what both sides share: the
+ * stream splice to an application socket, the TLS connection I/O, the HTTP/2 session glue and the
+ * instance's lifecycle; mesh_hbone_in.c is the inbound 15008 side, mesh_hbone_out.c the outbound pool
+ * (mesh_hbone_int.h is their private interface).
  *
  * One struct hconn per TLS connection (client or server side), one struct tun per CONNECT stream and its
  * application socket. Output is not written where it is produced: a connection that has something to send
  * is marked dirty, and an ev_prepare watcher flushes every dirty connection once before the loop sleeps,
  * so that many streams' bytes leave in one TLS write and no callback of the core ever runs inside another
  * one's caller. */
-#include "mesh_hbone.h"
+#include "mesh_hbone_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,199 +24,8 @@
 #include "hbone.h"
 #include "mesh_net.h"
 
-#define HANDSHAKE_MS     5000
-#define LOCAL_CONNECT_MS 1000
-#define SCRATCH          (64u << 10)
-#define READ_ROUNDS      64
-#define KEY_MAX          1024 /* the expected identities, joined by '\n' */
-#define MAX_LOCALS       64
-
-enum cstate { C_CONNECTING, C_HANDSHAKE, C_READY };
-enum tstate { T_PENDING, T_OPEN };
-
-struct tun;
-
-struct hconn {
-	struct aegis_mesh_hbone *hb;
-	struct hconn *prev, *next;
-	struct hconn *dirty_next;
-	bool dirty;
-	bool server;
-	bool draining; /* no new streams (GOAWAY, a refused submit, or closing) */
-	bool dead;
-	bool want_write; /* the writer blocked: wait for writability */
-	enum cstate st;
-	int fd;
-	SSL *ssl;
-	struct aegis_hbone *h;
-	ev_io io;
-	ev_timer timer; /* connect / handshake limit, then the keepalive tick */
-	ev_timer again; /* the read loop stopped at its cap: continue on the next iteration */
-	struct tun *tuns;
-	size_t n_tuns;
-	size_t n_paused; /* tuns whose application side waits for room towards the peer */
-	double created, last_rx, idle_since, ping_sent;
-	bool ping_out;
-	uint32_t connect_ms;
-	struct sockaddr_storage peer;    /* client: the peer sidecar; server: the client */
-	struct sockaddr_storage local;   /* server: the address the peer connected to (a local address) */
-	char key[KEY_MAX];               /* client: expected identities, '\n'-separated */
-	char peer_id[AEGIS_MTLS_ID_MAX]; /* what the peer presented */
-	char what[128];
-};
-
-struct tun {
-	struct aegis_mesh_hbone *hb;
-	struct hconn *c; /* NULL once the stream is closed (the application side may still drain) */
-	int dir;         /* AEGIS_MESH_HBONE_OUT or _IN, for the stats */
-	struct tun *prev, *next;
-	int32_t id; /* 0 until submitted */
-	enum tstate st;
-	int fd; /* the application socket; -1 when not ours */
-	ev_io io;
-	ev_timer timer; /* open deadline, local connect limit, then the idle check */
-	bool app_eof;   /* the application stopped sending (END_STREAM queued) */
-	bool app_shut;  /* we shut the application's write half */
-	bool peer_eof;  /* END_STREAM from the peer */
-	bool paused;    /* not reading the application: no room towards the peer */
-	bool counted;   /* in streams_active */
-	bool in_list;   /* on c->tuns */
-	bool reset;     /* counted and logged as reset already (ours or the peer's) */
-	uint8_t *buf;   /* bytes for the application it did not take yet (at most the stream window) */
-	size_t off, len, cap;
-	double last_active;
-	aegis_mesh_hbone_open_cb cb; /* client, until the answer */
-	void *user;
-	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
-};
-
-struct aegis_mesh_hbone_req {
-	struct tun t;
-};
-
-struct aegis_mesh_hbone {
-	struct ev_loop *loop;
-	struct aegis_mesh_hbone_opts opts;
-	int lfd;
-	ev_io lio;
-	ev_prepare flush;
-	struct hconn *conns;
-	struct hconn *dirty;
-	struct tun *orphans; /* streams closed on the wire whose application side still drains */
-	uint8_t *scratch;
-	struct aegis_routes_addr locals[MAX_LOCALS];
-	size_t n_locals;
-	double locals_at;
-	struct aegis_mesh_hbone_stats stats;
-};
-
-/* ---- sans-I/O helpers (tests/unit/test_mesh_hbone.c) ---- */
-
-int aegis_mesh_hbone_authority(const struct aegis_routes_addr *a, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-	if (inet_ntop(a->family, a->ip, ip, sizeof(ip)) == NULL)
-		return AEGIS_EINVAL;
-	int n = snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, a->port);
-	return n < 0 || (size_t)n >= len ? AEGIS_ESPACE : 0;
-}
-
-/* The pool key: the expected identities in order, '\n'-separated (a connection is shared only by routes
- * that expect exactly the same identities of the same peer). 0 or AEGIS_ESPACE. */
-static int pool_key(const char *const *ids, size_t n, char *buf, size_t len)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(ids[i]);
-		if (o + l + 2 > len)
-			return AEGIS_ESPACE;
-		memcpy(buf + o, ids[i], l);
-		o += l;
-		buf[o++] = i + 1 < n ? '\n' : '\0';
-	}
-	if (n > 0)
-		buf[o - 1] = '\0';
-	return 0;
-}
-
-static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-	}
-	const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-	return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-}
-
-/* Whether a client connection can take one more stream for (peer, key). */
-static bool pool_usable(const struct hconn *c, const struct sockaddr_storage *peer, const char *key)
-{
-	return !c->server && !c->dead && !c->draining && c->n_tuns < AEGIS_HBONE_MAX_STREAMS &&
-	       same_peer(&c->peer, peer) && strcmp(c->key, key) == 0;
-}
-
-static bool is_loopback(int family, const uint8_t ip[16])
-{
-	static const uint8_t v6lo[16] = {[15] = 1};
-	return family == AF_INET ? ip[0] == 127 : memcmp(ip, v6lo, 16) == 0;
-}
-
-/* The authority rule: the target must be this pod, i.e. a loopback address or one of locals. */
-static bool target_local(int family, const uint8_t ip[16], const struct aegis_routes_addr *locals, size_t n)
-{
-	if (is_loopback(family, ip))
-		return true;
-	size_t l = family == AF_INET ? 4 : 16;
-	for (size_t i = 0; i < n; i++)
-		if (locals[i].family == family && memcmp(locals[i].ip, ip, l) == 0)
-			return true;
-	return false;
-}
-
-/* ---- the pod's addresses ---- */
-
-static void refresh_locals(struct aegis_mesh_hbone *hb)
-{
-	struct ifaddrs *ifs = NULL;
-	hb->locals_at = ev_now(hb->loop);
-	if (getifaddrs(&ifs) != 0)
-		return;
-	hb->n_locals = 0;
-	for (struct ifaddrs *i = ifs; i != NULL && hb->n_locals < MAX_LOCALS; i = i->ifa_next) {
-		if (i->ifa_addr == NULL ||
-		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
-			continue;
-		struct sockaddr_storage ss;
-		memset(&ss, 0, sizeof(ss));
-		memcpy(&ss, i->ifa_addr,
-		       i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-		                                         : sizeof(struct sockaddr_in6));
-		aegis_net_from_sockaddr(&ss, &hb->locals[hb->n_locals++]);
-	}
-	freeifaddrs(ifs);
-}
-
-/* The connection's own local address first (no system call), then the interfaces, re-read at most once
- * a second when an address is not found (a pod's addresses rarely change). */
-static bool local_target(struct aegis_mesh_hbone *hb, const struct hconn *c, int family, const uint8_t ip[16])
-{
-	struct aegis_routes_addr me;
-	aegis_net_from_sockaddr(&c->local, &me);
-	if (target_local(family, ip, &me, 1) || target_local(family, ip, hb->locals, hb->n_locals))
-		return true;
-	if (ev_now(hb->loop) - hb->locals_at < 1.0)
-		return false;
-	refresh_locals(hb);
-	return target_local(family, ip, hb->locals, hb->n_locals);
-}
-
 /* ---- streams ---- */
 
-static void conn_dirty(struct hconn *c);
 static void tun_update(struct tun *t);
 
 static uint32_t idle_ms(const struct aegis_mesh_hbone *hb)
@@ -230,7 +38,7 @@ static int dir_of(const struct hconn *c)
 	return c->server ? AEGIS_MESH_HBONE_IN : AEGIS_MESH_HBONE_OUT;
 }
 
-static void tun_unlink(struct tun *t)
+void aegis_mesh_hbone_tun_unlink(struct tun *t)
 {
 	struct hconn *c = t->c;
 	if (c == NULL || !t->in_list)
@@ -262,7 +70,7 @@ static void orphan_unlink(struct aegis_mesh_hbone *hb, struct tun *t)
 }
 
 /* Frees a stream that is off its connection (or whose connection is going). */
-static void tun_free(struct aegis_mesh_hbone *hb, struct tun *t, bool abort_app)
+void aegis_mesh_hbone_tun_free(struct aegis_mesh_hbone *hb, struct tun *t, bool abort_app)
 {
 	ev_io_stop(hb->loop, &t->io);
 	ev_timer_stop(hb->loop, &t->timer);
@@ -280,7 +88,7 @@ static void tun_free(struct aegis_mesh_hbone *hb, struct tun *t, bool abort_app)
 	free(t);
 }
 
-static void tun_add(struct hconn *c, struct tun *t)
+void aegis_mesh_hbone_tun_add(struct hconn *c, struct tun *t)
 {
 	t->c = c;
 	t->next = c->tuns;
@@ -294,9 +102,8 @@ static void tun_add(struct hconn *c, struct tun *t)
 
 static void tun_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void tun_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void server_local_connected(struct tun *t);
 
-static struct tun *tun_new(struct aegis_mesh_hbone *hb, int fd)
+struct tun *aegis_mesh_hbone_tun_new(struct aegis_mesh_hbone *hb, int fd)
 {
 	struct aegis_mesh_hbone_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -310,7 +117,7 @@ static struct tun *tun_new(struct aegis_mesh_hbone *hb, int fd)
 	return t;
 }
 
-static void set_tun_timer(struct aegis_mesh_hbone *hb, struct tun *t, double s)
+void aegis_mesh_hbone_tun_timer(struct aegis_mesh_hbone *hb, struct tun *t, double s)
 {
 	ev_timer_stop(hb->loop, &t->timer);
 	ev_timer_set(&t->timer, s, 0);
@@ -323,12 +130,12 @@ static void orphan_maybe_done(struct aegis_mesh_hbone *hb, struct tun *t)
 	if (t->len == 0) {
 		orphan_unlink(hb, t);
 		t->c = NULL;
-		tun_free(hb, t, false);
+		aegis_mesh_hbone_tun_free(hb, t, false);
 	}
 }
 
 /* The stream is established (200 sent or received): the application socket joins the splice. */
-static void tun_open(struct hconn *c, struct tun *t)
+void aegis_mesh_hbone_tun_open(struct hconn *c, struct tun *t)
 {
 	struct aegis_mesh_hbone *hb = c->hb;
 	t->st = T_OPEN;
@@ -337,7 +144,7 @@ static void tun_open(struct hconn *c, struct tun *t)
 	hb->stats.streams_opened[dir_of(c)]++;
 	hb->stats.streams_active[dir_of(c)]++;
 	t->last_active = ev_now(hb->loop);
-	set_tun_timer(hb, t, idle_ms(hb) / 1000.0);
+	aegis_mesh_hbone_tun_timer(hb, t, idle_ms(hb) / 1000.0);
 	tun_update(t);
 }
 
@@ -364,8 +171,8 @@ static void tun_update(struct tun *t)
 }
 
 /* Every abrupt end of a stream is counted (aegis_hbone_stream_resets_total) and logged at debug, once. */
-static void tun_note_reset(struct aegis_mesh_hbone *hb, struct tun *t, enum aegis_mesh_hbone_reset r,
-                           const char *why, uint32_t h2_error)
+void aegis_mesh_hbone_tun_note_reset(struct aegis_mesh_hbone *hb, struct tun *t,
+                                     enum aegis_mesh_hbone_reset r, const char *why, uint32_t h2_error)
 {
 	static const char *const names[AEGIS_MESH_HBONE_N_RESET] = {"peer_reset", "app_error",  "buffer",
 	                                                            "idle",       "connection", "internal"};
@@ -384,7 +191,7 @@ static void tun_abort(struct tun *t, enum aegis_mesh_hbone_reset r, const char *
 {
 	struct hconn *c = t->c;
 	struct aegis_mesh_hbone *hb = c->hb;
-	tun_note_reset(hb, t, r, why, 0);
+	aegis_mesh_hbone_tun_note_reset(hb, t, r, why, 0);
 	ev_io_stop(hb->loop, &t->io);
 	if (t->fd >= 0) {
 		close(t->fd);
@@ -393,7 +200,7 @@ static void tun_abort(struct tun *t, enum aegis_mesh_hbone_reset r, const char *
 	t->len = 0;
 	if (t->id > 0 && c->h != NULL) {
 		aegis_hbone_reset(c->h, t->id);
-		conn_dirty(c);
+		aegis_mesh_hbone_conn_dirty(c);
 	}
 }
 
@@ -408,7 +215,7 @@ static void tun_drain(struct tun *t, struct aegis_mesh_hbone *hb)
 			if (t->c != NULL) {
 				tun_abort(t, AEGIS_HBONE_R_APP, strerror(errno));
 			} else {
-				tun_note_reset(hb, t, AEGIS_HBONE_R_APP, strerror(errno), 0);
+				aegis_mesh_hbone_tun_note_reset(hb, t, AEGIS_HBONE_R_APP, strerror(errno), 0);
 				t->len = 0;
 			}
 			return;
@@ -418,7 +225,7 @@ static void tun_drain(struct tun *t, struct aegis_mesh_hbone *hb)
 		t->last_active = ev_now(hb->loop);
 		if (t->c != NULL && t->c->h != NULL && t->id > 0) {
 			aegis_hbone_consume(t->c->h, t->id, (size_t)n);
-			conn_dirty(t->c);
+			aegis_mesh_hbone_conn_dirty(t->c);
 		}
 	}
 	if (t->len == 0)
@@ -452,13 +259,13 @@ static void tun_read_app(struct tun *t)
 				return;
 			}
 			t->last_active = ev_now(hb->loop);
-			conn_dirty(c);
+			aegis_mesh_hbone_conn_dirty(c);
 			if ((size_t)n < room)
 				break;
 		} else if (n == 0) {
 			t->app_eof = true;
 			aegis_hbone_shutdown(c->h, t->id);
-			conn_dirty(c);
+			aegis_mesh_hbone_conn_dirty(c);
 		} else {
 			if (errno != EAGAIN && errno != EINTR)
 				tun_abort(t, AEGIS_HBONE_R_APP, strerror(errno));
@@ -482,7 +289,7 @@ static void tun_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (t->st == T_PENDING) {
 		if (t->c->server)
-			server_local_connected(t);
+			aegis_mesh_hbone_in_connected(t);
 		return;
 	}
 	if (revents & EV_WRITE)
@@ -499,7 +306,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_again_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static void conn_events(struct hconn *c, int ev)
+void aegis_mesh_hbone_conn_events(struct hconn *c, int ev)
 {
 	if (ev != (c->io.events & (EV_READ | EV_WRITE)) || !ev_is_active(&c->io)) {
 		ev_io_stop(c->hb->loop, &c->io);
@@ -508,7 +315,7 @@ static void conn_events(struct hconn *c, int ev)
 	}
 }
 
-static void conn_dirty(struct hconn *c)
+void aegis_mesh_hbone_conn_dirty(struct hconn *c)
 {
 	struct aegis_mesh_hbone *hb = c->hb;
 	if (c->dirty || c->dead || c->h == NULL)
@@ -520,7 +327,7 @@ static void conn_dirty(struct hconn *c)
 		ev_prepare_start(hb->loop, &hb->flush);
 }
 
-static struct hconn *conn_new(struct aegis_mesh_hbone *hb, bool server, int fd)
+struct hconn *aegis_mesh_hbone_conn_new(struct aegis_mesh_hbone *hb, bool server, int fd)
 {
 	struct hconn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -550,7 +357,7 @@ static void conn_fail(struct hconn *c, enum aegis_mesh_hbone_result result, cons
 		          LKV_S("why", why), LKV_I("streams", c->n_tuns));
 	while (c->tuns != NULL) {
 		struct tun *t = c->tuns;
-		tun_unlink(t);
+		aegis_mesh_hbone_tun_unlink(t);
 		aegis_mesh_hbone_open_cb cb = t->cb;
 		void *user = t->user;
 		if (cb != NULL) {
@@ -559,9 +366,9 @@ static void conn_fail(struct hconn *c, enum aegis_mesh_hbone_result result, cons
 			t->cb = NULL;
 			hb->stats.connect_failures[dir_of(c)][AEGIS_HBONE_FNONE]++;
 		} else if (t->st == T_OPEN) {
-			tun_note_reset(hb, t, AEGIS_HBONE_R_CONN, why, 0);
+			aegis_mesh_hbone_tun_note_reset(hb, t, AEGIS_HBONE_R_CONN, why, 0);
 		}
-		tun_free(hb, t, true);
+		aegis_mesh_hbone_tun_free(hb, t, true);
 		if (cb != NULL)
 			cb(user, result, why);
 	}
@@ -626,7 +433,8 @@ static bool conn_flush(struct hconn *c)
 		conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "session ended");
 		return false;
 	}
-	conn_events(c, EV_READ | (c->want_write || aegis_hbone_want_write(c->h) ? EV_WRITE : 0));
+	aegis_mesh_hbone_conn_events(
+	        c, EV_READ | (c->want_write || aegis_hbone_want_write(c->h) ? EV_WRITE : 0));
 	return true;
 }
 
@@ -643,130 +451,7 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 }
 
-/* Client: submits the CONNECT of a stream waiting on c. False when c cannot take it (going away). */
-static bool tun_submit(struct hconn *c, struct tun *t)
-{
-	int32_t id = aegis_hbone_connect(c->h, t->authority, t);
-	if (id < 0)
-		return false;
-	t->id = id;
-	conn_dirty(c);
-	return true;
-}
-
 /* ---- HTTP/2 callbacks (user = the connection) ---- */
-
-static void respond(struct hconn *c, struct tun *t, int status)
-{
-	struct aegis_mesh_hbone *hb = c->hb;
-	if (status != 200) {
-		hb->stats.connect_failures[AEGIS_MESH_HBONE_IN][status == 400   ? AEGIS_HBONE_F400
-		                                                : status == 503 ? AEGIS_HBONE_F503
-		                                                                : AEGIS_HBONE_FOTHER]++;
-	}
-	if (aegis_hbone_respond(c->h, t->id, status, status == 200 ? t : NULL) != 0 || status != 200) {
-		if (status == 200)
-			tun_note_reset(hb, t, AEGIS_HBONE_R_INTERNAL, "the 200 could not be queued", 0);
-		tun_unlink(t);
-		tun_free(hb, t, status == 200);
-	} else {
-		tun_open(c, t);
-	}
-	conn_dirty(c);
-}
-
-static void on_request(void *user, int32_t id, const char *authority)
-{
-	struct hconn *c = user;
-	struct aegis_mesh_hbone *hb = c->hb;
-	struct tun *t = tun_new(hb, -1);
-	if (t == NULL) {
-		hb->stats.stream_resets[AEGIS_MESH_HBONE_IN][AEGIS_HBONE_R_INTERNAL]++;
-		AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone: stream reset", LKV_S("conn", c->what),
-		          LKV_S("authority", authority), LKV_S("reason", "internal"),
-		          LKV_S("why", "out of memory"));
-		aegis_hbone_reset(c->h, id);
-		return;
-	}
-	t->id = id;
-	tun_add(c, t);
-	snprintf(t->authority, sizeof(t->authority), "%s", authority);
-	int family;
-	uint8_t ip[16];
-	uint16_t port;
-	if (aegis_hbone_parse_authority(authority, &family, ip, &port) != 0 ||
-	    !local_target(hb, c, family, ip)) {
-		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: CONNECT to a target that is not this pod: 400",
-		          LKV_S("conn", c->what), LKV_S("authority", authority));
-		respond(c, t, 400);
-		return;
-	}
-	/* The application listens on the wildcard or loopback address (as for the inbound listener). */
-	struct sockaddr_storage to;
-	memset(&to, 0, sizeof(to));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&to;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = in6addr_loopback;
-		s6->sin6_port = htons(port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&to;
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		s4->sin_port = htons(port);
-	}
-	if (aegis_net_connect(&to, 0, &t->fd) != 0) {
-		t->fd = -1;
-		respond(c, t, 503);
-		return;
-	}
-	t->st = T_PENDING;
-	/* A loopback handshake (or its refusal) has usually completed inside connect() itself: answer now
-	 * rather than after one more trip through the loop. */
-	struct tcp_info ti;
-	socklen_t tl = sizeof(ti);
-	bool known = getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0;
-	if (known && ti.tcpi_state == TCP_ESTABLISHED) {
-		respond(c, t, 200);
-		return;
-	}
-	if (known && ti.tcpi_state == TCP_CLOSE) {
-		server_local_connected(t); /* refused: SO_ERROR says why */
-		return;
-	}
-	ev_io_set(&t->io, t->fd, EV_WRITE);
-	ev_io_start(hb->loop, &t->io);
-	set_tun_timer(hb, t, LOCAL_CONNECT_MS / 1000.0);
-}
-
-static void on_response(void *user, int32_t id, int status, void *stream_user)
-{
-	struct hconn *c = user;
-	struct tun *t = stream_user;
-	struct aegis_mesh_hbone *hb = c->hb;
-	(void)id;
-	if (t == NULL || t->cb == NULL)
-		return; /* cancelled meanwhile: the core resets it */
-	aegis_mesh_hbone_open_cb cb = t->cb;
-	void *u = t->user;
-	t->cb = NULL;
-	if (status == 200) {
-		tun_open(c, t);
-		cb(u, AEGIS_MESH_HBONE_OK, "");
-		return;
-	}
-	/* The core resets the stream; on_close frees it. The socket stays the caller's. */
-	hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][status == 400   ? AEGIS_HBONE_F400
-	                                                 : status == 503 ? AEGIS_HBONE_F503
-	                                                                 : AEGIS_HBONE_FOTHER]++;
-	t->fd = -1;
-	ev_timer_stop(hb->loop, &t->timer);
-	char why[32];
-	snprintf(why, sizeof(why), "CONNECT answered %d", status);
-	AEGIS_LOG(AEGIS_LOG_INFO, "hbone: CONNECT refused by the peer", LKV_S("conn", c->what),
-	          LKV_S("authority", t->authority), LKV_I("status", status));
-	cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, why);
-}
 
 static void on_data(void *user, int32_t id, const uint8_t *data, size_t len, void *stream_user)
 {
@@ -816,7 +501,7 @@ static void on_data(void *user, int32_t id, const uint8_t *data, size_t len, voi
 		t->len += need;
 		tun_update(t);
 	}
-	conn_dirty(c);
+	aegis_mesh_hbone_conn_dirty(c);
 }
 
 static void on_eof(void *user, int32_t id, void *stream_user)
@@ -847,7 +532,7 @@ static void on_close(void *user, int32_t id, uint32_t error_code, void *stream_u
 	}
 	aegis_mesh_hbone_open_cb cb = t->cb;
 	void *u = t->user;
-	tun_unlink(t);
+	aegis_mesh_hbone_tun_unlink(t);
 	if (cb != NULL) {
 		/* Closed before any answer (REFUSED_STREAM after a GOAWAY, a reset): try elsewhere, and not
 		 * on this connection again. */
@@ -855,13 +540,14 @@ static void on_close(void *user, int32_t id, uint32_t error_code, void *stream_u
 		t->fd = -1;
 		t->cb = NULL;
 		hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
-		tun_free(hb, t, false);
+		aegis_mesh_hbone_tun_free(hb, t, false);
 		cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "stream closed before an answer");
 		return;
 	}
 	bool clean = error_code == 0 && t->peer_eof && t->app_eof;
 	if (!clean && t->st == T_OPEN) /* a pending one we gave up on is a connect failure, counted */
-		tun_note_reset(hb, t, AEGIS_HBONE_R_PEER, "the peer reset the stream", error_code);
+		aegis_mesh_hbone_tun_note_reset(hb, t, AEGIS_HBONE_R_PEER, "the peer reset the stream",
+		                                error_code);
 	if (clean && t->len > 0 && t->fd >= 0) {
 		/* The application has not taken everything yet: it keeps its socket until it has. */
 		if (t->counted)
@@ -872,7 +558,7 @@ static void on_close(void *user, int32_t id, uint32_t error_code, void *stream_u
 		hb->orphans = t;
 		return;
 	}
-	tun_free(hb, t, !clean);
+	aegis_mesh_hbone_tun_free(hb, t, !clean);
 }
 
 static void on_ping_ack(void *user)
@@ -883,8 +569,8 @@ static void on_ping_ack(void *user)
 }
 
 static const struct aegis_hbone_cbs cbs = {
-        .on_request = on_request,
-        .on_response = on_response,
+        .on_request = aegis_mesh_hbone_in_request,
+        .on_response = aegis_mesh_hbone_out_response,
         .on_data = on_data,
         .on_eof = on_eof,
         .on_close = on_close,
@@ -917,19 +603,19 @@ static void conn_ready(struct hconn *c)
 	/* Streams that waited for the handshake; a refused submit cannot happen on a new session. */
 	for (struct tun *t = c->tuns, *next; t != NULL; t = next) {
 		next = t->next;
-		if (t->id == 0 && !tun_submit(c, t)) {
+		if (t->id == 0 && !aegis_mesh_hbone_out_submit(c, t)) {
 			aegis_mesh_hbone_open_cb cb = t->cb;
 			void *u = t->user;
-			tun_unlink(t);
+			aegis_mesh_hbone_tun_unlink(t);
 			t->fd = -1;
 			t->cb = NULL;
-			tun_free(hb, t, false);
+			aegis_mesh_hbone_tun_free(hb, t, false);
 			if (cb)
 				cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "CONNECT not accepted");
 		}
 	}
-	conn_dirty(c);
-	conn_events(c, EV_READ);
+	aegis_mesh_hbone_conn_dirty(c);
+	aegis_mesh_hbone_conn_events(c, EV_READ);
 }
 
 static void conn_handshake(struct hconn *c)
@@ -960,14 +646,14 @@ static void conn_handshake(struct hconn *c)
 	}
 	int e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		conn_events(c, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+		aegis_mesh_hbone_conn_events(c, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
 		return;
 	}
 	aegis_mtls_note_failure(hb->opts.mtls, c->ssl, c->what);
 	conn_fail(c, AEGIS_MESH_HBONE_REFUSED, "TLS handshake failed");
 }
 
-static void conn_start_tls(struct hconn *c)
+void aegis_mesh_hbone_conn_start_tls(struct hconn *c)
 {
 	struct aegis_mesh_hbone *hb = c->hb;
 	static const unsigned char alpn[] = {2, 'h', '2'};
@@ -1053,7 +739,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, strerror(err));
 			return;
 		}
-		conn_start_tls(c);
+		aegis_mesh_hbone_conn_start_tls(c);
 		break;
 	}
 	case C_HANDSHAKE: conn_handshake(c); break;
@@ -1106,7 +792,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		c->ping_out = true;
 		c->ping_sent = now;
 		hb->stats.pings_sent++;
-		conn_dirty(c);
+		aegis_mesh_hbone_conn_dirty(c);
 	}
 }
 
@@ -1121,184 +807,30 @@ static void tun_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	double left = t->last_active + idle_ms(hb) / 1000.0 - ev_now(loop);
 	if (c == NULL) { /* an orphan: its application takes no byte any more */
 		if (left > 0.001) {
-			set_tun_timer(hb, t, left);
+			aegis_mesh_hbone_tun_timer(hb, t, left);
 			return;
 		}
-		tun_note_reset(hb, t, AEGIS_HBONE_R_IDLE, "the application took no byte", 0);
+		aegis_mesh_hbone_tun_note_reset(hb, t, AEGIS_HBONE_R_IDLE, "the application took no byte", 0);
 		t->len = 0;
 		orphan_maybe_done(hb, t);
 		return;
 	}
 	if (t->st == T_PENDING && c->server) {
-		ev_io_stop(loop, &t->io);
-		close(t->fd);
-		t->fd = -1;
-		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: local connect timed out: 503", LKV_S("conn", c->what),
-		          LKV_S("authority", t->authority));
-		respond(c, t, 503);
+		aegis_mesh_hbone_in_timeout(t);
 		return;
 	}
 	if (t->st == T_PENDING) { /* no answer to our CONNECT in time */
-		aegis_mesh_hbone_open_cb cb = t->cb;
-		void *u = t->user;
-		t->cb = NULL;
-		t->fd = -1;
-		hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
-		c->draining = true; /* a connection that does not answer takes no more streams */
-		if (t->id > 0 && c->h != NULL) {
-			aegis_hbone_reset(c->h, t->id);
-			conn_dirty(c);
-		} else {
-			tun_unlink(t);
-			tun_free(hb, t, false);
-		}
-		if (cb)
-			cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "no answer to CONNECT");
+		aegis_mesh_hbone_out_timeout(t);
 		return;
 	}
 	if (left > 0.001) {
-		set_tun_timer(hb, t, left);
+		aegis_mesh_hbone_tun_timer(hb, t, left);
 		return;
 	}
 	tun_abort(t, AEGIS_HBONE_R_IDLE, "idle");
 }
 
-/* ---- server: the local connect, the listener ---- */
-
-static void server_local_connected(struct tun *t)
-{
-	struct hconn *c = t->c;
-	int err = aegis_net_connect_result(t->fd);
-	ev_io_stop(c->hb->loop, &t->io);
-	if (err != 0) {
-		AEGIS_LOG(AEGIS_LOG_INFO, "hbone: nothing listening on the target port: 503",
-		          LKV_S("conn", c->what), LKV_S("authority", t->authority));
-		close(t->fd);
-		t->fd = -1;
-		respond(c, t, 503);
-		return;
-	}
-	respond(c, t, 200);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct aegis_mesh_hbone *hb = container_of(w, struct aegis_mesh_hbone, lio);
-	(void)loop;
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int fd = accept4(hb->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		struct hconn *c = conn_new(hb, true, fd);
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->peer = peer;
-		socklen_t llen = sizeof(c->local);
-		if (getsockname(fd, (struct sockaddr *)&c->local, &llen) != 0)
-			memset(&c->local, 0, sizeof(c->local));
-		char a[64];
-		snprintf(c->what, sizeof(c->what), "hbone inbound %s",
-		         aegis_sockaddr_str(&peer, a, sizeof(a)));
-		conn_start_tls(c);
-	}
-}
-
 /* ---- public ---- */
-
-int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct aegis_routes_addr *ep,
-                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const char *what,
-                          aegis_mesh_hbone_open_cb cb, void *user, struct aegis_mesh_hbone_req **req)
-{
-	char key[KEY_MAX];
-	struct aegis_routes_addr pa = *ep;
-	struct sockaddr_storage peer;
-	if (n_ids == 0 || n_ids > 16 || pool_key(ids, n_ids, key, sizeof(key)) != 0)
-		return AEGIS_EINVAL;
-	pa.port = hb->opts.peer_port ? hb->opts.peer_port : 15008;
-	aegis_net_to_sockaddr(&pa, &peer);
-	struct tun *t = tun_new(hb, app_fd);
-	if (t == NULL)
-		return AEGIS_ENOMEM;
-	if (aegis_mesh_hbone_authority(ep, t->authority, sizeof(t->authority)) != 0) {
-		free(t);
-		return AEGIS_EINVAL;
-	}
-	t->cb = cb;
-	t->user = user;
-	if (connect_ms == 0)
-		connect_ms = 1000;
-	struct hconn *c = hb->conns;
-	for (; c != NULL; c = c->next) {
-		if (!pool_usable(c, &peer, key))
-			continue;
-		if (c->st != C_READY)
-			break;
-		t->c = c;
-		if (tun_submit(c, t))
-			break;
-		c->draining = true; /* GOAWAY received or stream ids exhausted: a new connection */
-		t->c = NULL;
-	}
-	if (c == NULL) {
-		int fd;
-		if (aegis_net_connect(&peer, hb->opts.so_mark, &fd) != 0) {
-			free(t);
-			return AEGIS_ESYS;
-		}
-		c = conn_new(hb, false, fd);
-		if (c == NULL) {
-			close(fd);
-			free(t);
-			return AEGIS_ENOMEM;
-		}
-		c->peer = peer;
-		c->connect_ms = connect_ms;
-		snprintf(c->key, sizeof(c->key), "%s", key);
-		char a[64];
-		snprintf(c->what, sizeof(c->what), "hbone outbound %s",
-		         aegis_sockaddr_str(&peer, a, sizeof(a)));
-		c->st = C_CONNECTING;
-		AEGIS_LOG(AEGIS_LOG_DEBUG, "hbone: new pooled connection", LKV_S("conn", c->what),
-		          LKV_S("for", what), LKV_S("expected", key));
-		conn_events(c, EV_WRITE);
-		ev_timer_set(&c->timer, connect_ms / 1000.0, 0);
-		ev_timer_start(hb->loop, &c->timer);
-	}
-	tun_add(c, t);
-	/* The answer comes after the peer's local connect (up to a second) and, for a new connection, after
-	 * our TCP connect and TLS handshake, which have their own limits. */
-	set_tun_timer(hb, t,
-	              (connect_ms + LOCAL_CONNECT_MS + (c->st == C_READY ? 0 : HANDSHAKE_MS)) / 1000.0);
-	*req = container_of(t, struct aegis_mesh_hbone_req, t);
-	return 0;
-}
-
-void aegis_mesh_hbone_cancel(struct aegis_mesh_hbone_req *req)
-{
-	struct tun *t = &req->t;
-	struct hconn *c = t->c;
-	t->cb = NULL;
-	t->fd = -1;
-	if (c == NULL)
-		return;
-	struct aegis_mesh_hbone *hb = c->hb;
-	if (t->id > 0 && c->h != NULL) {
-		/* on_close frees it once the reset is through. */
-		ev_timer_stop(hb->loop, &t->timer);
-		aegis_hbone_reset(c->h, t->id);
-		conn_dirty(c);
-		return;
-	}
-	tun_unlink(t);
-	tun_free(hb, t, false);
-}
 
 int aegis_mesh_hbone_new(struct ev_loop *loop, const struct aegis_mesh_hbone_opts *opts,
                          struct aegis_mesh_hbone **out)
@@ -1316,18 +848,12 @@ int aegis_mesh_hbone_new(struct ev_loop *loop, const struct aegis_mesh_hbone_opt
 		return opts->mtls == NULL ? AEGIS_EINVAL : AEGIS_ENOMEM;
 	}
 	ev_prepare_init(&hb->flush, flush_cb);
-	if (opts->listen.ss_family != 0) {
-		hb->lfd = aegis_net_listen(&opts->listen);
-		if (hb->lfd < 0) {
-			int rc = hb->lfd;
-			free(hb->scratch);
-			free(hb);
-			return rc;
-		}
-		ev_io_init(&hb->lio, accept_cb, hb->lfd, EV_READ);
-		ev_io_start(loop, &hb->lio);
+	int rc = aegis_mesh_hbone_in_start(hb);
+	if (rc != 0) {
+		free(hb->scratch);
+		free(hb);
+		return rc;
 	}
-	refresh_locals(hb);
 	*out = hb;
 	return 0;
 }
@@ -1380,13 +906,10 @@ void aegis_mesh_hbone_free(struct aegis_mesh_hbone *hb)
 		struct tun *t = hb->orphans;
 		hb->orphans = t->next;
 		t->c = NULL;
-		tun_free(hb, t, true);
+		aegis_mesh_hbone_tun_free(hb, t, true);
 	}
 	ev_prepare_stop(hb->loop, &hb->flush);
-	if (hb->lfd >= 0) {
-		ev_io_stop(hb->loop, &hb->lio);
-		close(hb->lfd);
-	}
+	aegis_mesh_hbone_in_stop(hb);
 	free(hb->scratch);
 	free(hb);
 }

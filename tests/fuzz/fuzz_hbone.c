@@ -8,6 +8,8 @@
  *
  * Input: byte 0 is a set of flags (below), then records of [action][length, 2 bytes big-endian][bytes]:
  * the bytes are fed to aegis_hbone_recv() as one read, then the action runs and the session is flushed.
+ * What the session writes is parsed as HTTP/2 frames: every byte the harness wrote on a stream (a pattern
+ * of stream id and offset) must leave in that stream's DATA frames in order, never more than was written.
  * A short last record takes what is left. tests/fuzz/seeds/gen_hbone.c writes seeds in this format from
  * what two real sessions exchange. */
 #include <stdbool.h>
@@ -37,6 +39,7 @@ struct tracked {
 	int32_t id;
 	bool established, eof, closed;
 	size_t unconsumed;
+	size_t written, sent; /* bytes aegis_hbone_write() took, and seen leaving in DATA frames */
 };
 
 struct fuzz {
@@ -46,7 +49,17 @@ struct fuzz {
 	struct tracked st[MAX_TRACKED];
 	size_t n, opened, closed;
 	unsigned writes;
+	/* The writer parses the frames going out (after the client's 24-byte preface) to check that every
+	 * byte written on a stream leaves in its DATA frames, once and in order. */
+	size_t skip, hdr_len, payload_left;
+	uint8_t hdr[9];
 };
+
+/* The bytes the harness writes: byte k of stream id, so the writer can check each one. */
+static uint8_t pattern(int32_t id, size_t k)
+{
+	return (uint8_t)(k * 7 + (k >> 8) + (size_t)id * 13);
+}
 
 static struct tracked *find(struct fuzz *f, int32_t id)
 {
@@ -113,12 +126,21 @@ static void on_response(void *user, int32_t id, int status, void *su)
 
 /* aegis_hbone_write() takes min(len, aegis_hbone_write_room()) bytes (hbone.h), or fails with EINVAL for a
  * stream that is gone or half-closed. */
-static void write_checked(struct fuzz *f, int32_t id, const uint8_t *data, size_t len)
+static void write_checked(struct fuzz *f, int32_t id, size_t len)
 {
+	static uint8_t data[64 << 10];
+	struct tracked *t = find(f, id);
+	size_t base = t != NULL ? t->written : 0;
+	if (len > sizeof(data))
+		len = sizeof(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = pattern(id, base + i);
 	size_t room = aegis_hbone_write_room(f->h, id);
 	ssize_t n = aegis_hbone_write(f->h, id, data, len);
 	if (n < 0 ? n != AEGIS_EINVAL && n != AEGIS_ENOMEM : (size_t)n != (len < room ? len : room))
 		abort();
+	if (n > 0 && t != NULL)
+		t->written += (size_t)n;
 	if (aegis_hbone_write_room(f->h, id) > AEGIS_HBONE_STREAM_OUTBUF)
 		abort();
 }
@@ -138,7 +160,8 @@ static void on_data(void *user, int32_t id, const uint8_t *data, size_t len, voi
 	else
 		aegis_hbone_consume(f->h, id, len);
 	if (f->flags & F_ECHO)
-		write_checked(f, id, data, len);
+		write_checked(f, id,
+		              len); /* as many bytes back (the pattern, so the writer can check them) */
 }
 
 static void on_eof(void *user, int32_t id, void *su)
@@ -178,19 +201,54 @@ static void on_ping_ack(void *user)
 
 static const struct aegis_hbone_cbs cbs = {on_request, on_response, on_data, on_eof, on_close, on_ping_ack};
 
+/* Follows the frames in the bytes the session wrote; checks DATA payloads of tracked streams. */
+static void check_out(struct fuzz *f, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (f->skip > 0) {
+			size_t k = n < f->skip ? n : f->skip;
+			f->skip -= k;
+			p += k;
+			n -= k;
+		} else if (f->hdr_len < 9) {
+			f->hdr[f->hdr_len++] = *p++;
+			n--;
+			if (f->hdr_len == 9)
+				f->payload_left =
+				        (size_t)f->hdr[0] << 16 | (size_t)f->hdr[1] << 8 | f->hdr[2];
+		} else {
+			size_t k = n < f->payload_left ? n : f->payload_left;
+			int32_t id =
+			        (int32_t)((uint32_t)(f->hdr[5] & 0x7f) << 24 | (uint32_t)f->hdr[6] << 16 |
+			                  (uint32_t)f->hdr[7] << 8 | f->hdr[8]);
+			struct tracked *t = f->hdr[3] == 0 && !(f->hdr[4] & 0x08) ? find(f, id) : NULL;
+			for (size_t i = 0; t != NULL && i < k; i++, t->sent++)
+				if (t->sent >= t->written || p[i] != pattern(id, t->sent))
+					abort();
+			f->payload_left -= k;
+			p += k;
+			n -= k;
+		}
+		if (f->hdr_len == 9 && f->payload_left == 0)
+			f->hdr_len = 0;
+	}
+}
+
 static ssize_t sink(void *io, const uint8_t *data, size_t len)
 {
 	struct fuzz *f = io;
-	(void)data;
+	size_t took = len;
 	if (len == 0)
 		abort();
-	if (!(f->flags & F_BLOCKING))
-		return (ssize_t)len;
-	switch (f->writes++ % 3) {
-	case 0: return 0;
-	case 1: return (ssize_t)(len > 1 ? len / 2 : 1);
-	default: return (ssize_t)len;
+	if (f->flags & F_BLOCKING) {
+		switch (f->writes++ % 3) {
+		case 0: took = 0; break;
+		case 1: took = len > 1 ? len / 2 : 1; break;
+		default: break;
+		}
 	}
+	check_out(f, data, took);
+	return (ssize_t)took;
 }
 
 static void flush(struct fuzz *f)
@@ -207,13 +265,12 @@ static void flush(struct fuzz *f)
 static void act(struct fuzz *f, uint8_t a)
 {
 	/* 64 KiB with the top bit: a few of those fill a stream's buffer while the peer's window is shut. */
-	static const uint8_t junk[64 << 10] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-	size_t jlen = (a & 0x80) ? sizeof(junk) : 100;
+	size_t jlen = (a & 0x80) ? 64u << 10 : 100;
 	struct tracked *t = f->n > 0 ? &f->st[(a >> 3) % f->n] : NULL;
 	switch (a & 7) {
 	case A_WRITE:
 		for (size_t i = 0; i < f->n; i++)
-			write_checked(f, f->st[i].id, junk, jlen);
+			write_checked(f, f->st[i].id, jlen);
 		break;
 	case A_SHUTDOWN:
 		if (t != NULL)
@@ -283,8 +340,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int32_t id = aegis_hbone_connect(f.h, "10.0.0.1:9080", t);
 		if (id != 1 || track(&f, id) != t)
 			abort();
-		if (aegis_hbone_write(f.h, id, (const uint8_t *)"hello", 5) != 5)
+		write_checked(&f, id, 5);
+		if (t->written != 5)
 			abort();
+		f.skip = 24; /* the client's connection preface */
 	}
 	flush(&f);
 	while (size > 0 && ok) {

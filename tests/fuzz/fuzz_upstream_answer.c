@@ -1,9 +1,13 @@
-/* libFuzzer harness for the forwarder's answer acceptance (proxy/upstream.c is included to reach its
- * statics): an upstream's datagram must pass answer_matches() (QR, our ID, our opcode, our question, case
- * aside) before anything else reads it, and a matching answer is then stored in the cache and served back,
- * as txn_answer() does. Byte 0 picks the question: bit 0 set = the question the answer itself carries (so
- * that matching inputs are common), else one of a few fixed queries. */
-#include "upstream.c"
+/* libFuzzer harness for the forwarder's answer acceptance (proxy/upstream_attempt.c, reached through the
+ * folder-private upstream_int.h): an upstream's datagram must pass aegis_upstream_attempt_matches() (QR, our
+ * ID, our opcode, our question, case aside) before anything else reads it, and a matching answer is then
+ * stored in the cache and served back, as aegis_upstream_txn_answer() does. Byte 0 picks the question: bit 0
+ * set = the question the answer itself carries (so that matching inputs are common), else one of a few fixed
+ * queries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -39,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct aegis_dns_query_info info;
 	if (aegis_cache_key_from_query(q, qlen, &key, &info) != 0)
 		return 0;
-	if (!answer_matches(info.id, info.opcode, &key, NULL, NULL, 0, ans, alen))
+	if (!aegis_upstream_attempt_matches(info.id, info.opcode, &key, NULL, NULL, 0, ans, alen))
 		return 0;
 	/* What the matcher promised: the answer holds the whole question. */
 	if (alen < HDR + (size_t)key.len + 4)

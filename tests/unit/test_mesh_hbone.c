@@ -1,8 +1,9 @@
-/* Tests proxy/mesh_hbone.c: the sans-I/O parts (authority strings, pool keys and reuse, the authority
- * rule) directly, and the glue end to end on one libev loop: the instance's own 15008-style listener on
- * 127.0.0.1 serves its own pool, with real mutual TLS (certificates from scripts/make-certs.sh), a local
- * echo application on a thread, 8 MiB each way at once with the half-close, streams sharing one
- * connection, 503 for a port nobody listens on, and a peer with the wrong identity refused. */
+/* Tests proxy/mesh_hbone.c, mesh_hbone_in.c and mesh_hbone_out.c: the sans-I/O parts (authority strings,
+ * pool keys and reuse, the authority rule) directly, and the glue end to end on one libev loop: the
+ * instance's own 15008-style listener on 127.0.0.1 serves its own pool, with real mutual TLS (certificates
+ * from scripts/make-certs.sh), a local echo application on a thread, 8 MiB each way at once with the
+ * half-close, streams sharing one connection, 503 for a port nobody listens on, and a peer with the wrong
+ * identity refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,8 @@
 #include <sys/socket.h>
 
 #include "mesh_hbone.c"
+#include "mesh_hbone_in.c"
+#include "mesh_hbone_out.c"
 
 #define BULK (8u * 1024u * 1024u)
 #define ID_S "spiffe://cluster.local/ns/default/sa/s"

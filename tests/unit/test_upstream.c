@@ -1,12 +1,16 @@
-/* Tests the decisions inside proxy/upstream.c without the network: stub-zone selection (longest zone
- * wins, label boundaries), health back-off and recovery on a fake clock, server picking across rounds,
- * answer matching (ID, question, source), SERVFAIL building, option validation. Includes the .c to reach
- * its statics. */
+/* Tests the decisions inside the forwarder (proxy/upstream*.c) without the network: stub-zone selection
+ * (longest zone wins, label boundaries), health back-off and recovery on a fake clock, server picking
+ * across rounds, answer matching (ID, question, source), SERVFAIL building, option validation. Includes
+ * upstream.c to reach its statics, and with it upstream_int.h for the pieces in the other files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
 
 #include "../../proxy/upstream.c"
 #include "test_upstream_msg.h"
@@ -71,7 +75,7 @@ static unsigned group_of(struct aegis_upstream *up, const char *name)
 	uint8_t w[AEGIS_DNS_NAME_BUF];
 	int n = aegis_dns_name_from_str(name, w);
 	assert_true(n > 0);
-	return select_group(up, w, (size_t)n);
+	return aegis_upstream_server_group(up, w, (size_t)n);
 }
 
 static void test_stub_zone_longest_match(void **state)
@@ -106,28 +110,28 @@ static void test_health_backoff(void **state)
 	memset(&s, 0, sizeof(s));
 	s.addr = v4("127.0.0.1", 53);
 	uint64_t t = 1000;
-	assert_int_equal(health_usable(&s, t), 1);
-	health_fail(&s, t, 3, 5000);
-	health_fail(&s, t + 1, 3, 5000);
-	assert_int_equal(health_usable(&s, t + 2), 1); /* below the threshold */
-	health_fail(&s, t + 2, 3, 5000);
+	assert_int_equal(aegis_upstream_server_usable(&s, t), 1);
+	aegis_upstream_server_fail(&s, t, 3, 5000);
+	aegis_upstream_server_fail(&s, t + 1, 3, 5000);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 2), 1); /* below the threshold */
+	aegis_upstream_server_fail(&s, t + 2, 3, 5000);
 	assert_int_equal(s.health, AEGIS_UPSTREAM_DOWN);
-	assert_int_equal(health_usable(&s, t + 3), 0);
-	assert_int_equal(health_usable(&s, t + 5001), 0);
-	assert_int_equal(health_usable(&s, t + 5002), 2); /* back-off over: one probe */
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 3), 0);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 5001), 0);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 5002), 2); /* back-off over: one probe */
 	s.probe_inflight = true;
-	assert_int_equal(health_usable(&s, t + 5003), 0); /* only one probe at a time */
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 5003), 0); /* only one probe at a time */
 	/* a failed probe: down again for a full back-off at once (no threshold) */
-	health_fail(&s, t + 6000, 3, 5000);
+	aegis_upstream_server_fail(&s, t + 6000, 3, 5000);
 	assert_false(s.probe_inflight);
-	assert_int_equal(health_usable(&s, t + 10999), 0);
-	assert_int_equal(health_usable(&s, t + 11000), 2);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 10999), 0);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 11000), 2);
 	/* a successful probe: up, failures forgotten */
-	health_ok(&s);
+	aegis_upstream_server_ok(&s);
 	assert_int_equal(s.health, AEGIS_UPSTREAM_UP);
 	assert_int_equal(s.fails, 0);
-	health_fail(&s, t + 12000, 3, 5000);
-	assert_int_equal(health_usable(&s, t + 12001), 1);
+	aegis_upstream_server_fail(&s, t + 12000, 3, 5000);
+	assert_int_equal(aegis_upstream_server_usable(&s, t + 12001), 1);
 }
 
 static void test_pick_rounds(void **state)
@@ -141,28 +145,28 @@ static void test_pick_rounds(void **state)
 	uint64_t now = 100000;
 	/* server 1 is down */
 	for (int i = 0; i < 3; i++)
-		health_fail(&up->srv[1], now, 3, 5000);
-	assert_int_equal(pick_server(up, &t, now, &probe), 0);
+		aegis_upstream_server_fail(&up->srv[1], now, 3, 5000);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), 0);
 	assert_false(probe);
-	assert_int_equal(pick_server(up, &t, now, &probe), 2);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), 2);
 	/* second round; server 0 refused this question, so it is skipped too */
 	t.rcode_failed[0] = 1;
-	assert_int_equal(pick_server(up, &t, now, &probe), 2);
-	assert_int_equal(pick_server(up, &t, now, &probe), -1); /* rounds (2) used up */
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), 2);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), -1); /* rounds (2) used up */
 
 	/* after the back-off, the down server is picked as a probe */
 	memset(&t, 0, sizeof(t));
 	now += 5000;
-	assert_int_equal(pick_server(up, &t, now, &probe), 0);
-	assert_int_equal(pick_server(up, &t, now, &probe), 1);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), 0);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now, &probe), 1);
 	assert_true(probe);
 
 	/* every server down: nothing to pick, the caller fails at once */
 	memset(&t, 0, sizeof(t));
 	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 3; i++)
-			health_fail(&up->srv[s], now, 3, 5000);
-	assert_int_equal(pick_server(up, &t, now + 1, &probe), -1);
+			aegis_upstream_server_fail(&up->srv[s], now, 3, 5000);
+	assert_int_equal(aegis_upstream_server_pick(up, &t, now + 1, &probe), -1);
 }
 
 static void test_answer_matching(void **state)
@@ -179,29 +183,32 @@ static void test_answer_matching(void **state)
 	socklen_t fl = sizeof(struct sockaddr_in);
 
 	tm_answer_a(&a, 0x4242, "WWW.EXAMPLE.COM", 1, &ttl, false);
-	assert_true(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
-	assert_true(answer_matches(0x4242, 0, &key, &srv, NULL, 0, a.b,
-	                           a.n)); /* TCP: the connection is the source */
-	assert_false(answer_matches(0x4243, 0, &key, &srv, from, fl, a.b, a.n));
-	assert_false(
-	        answer_matches(0x4242, 0, &key, &srv, (const struct sockaddr *)&other_port, fl, a.b, a.n));
-	assert_false(answer_matches(0x4242, 0, &key, &srv, (const struct sockaddr *)&other_ip, fl, a.b, a.n));
-	assert_false(answer_matches(0x4242, 5, &key, &srv, from, fl, a.b, a.n));
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, 11));
+	assert_true(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_true(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, NULL, 0, a.b,
+	                                           a.n)); /* TCP: the connection is the source */
+	assert_false(aegis_upstream_attempt_matches(0x4243, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv,
+	                                            (const struct sockaddr *)&other_port, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, (const struct sockaddr *)&other_ip,
+	                                            fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 5, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, 11));
 	a.b[2] &= 0x7F;
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n)); /* a query, not an answer */
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b,
+	                                            a.n)); /* a query, not an answer */
 
 	tm_answer_a(&a, 0x4242, "www.example.org", 1, &ttl, false);
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
 	tm_answer_a(&a, 0x4242, "www.example.com.evil", 1, &ttl, false);
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
 	tm_answer_a(&a, 0x4242, "example.com", 1, &ttl, false);
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
 	tm_answer_neg(&a, 0x4242, "www.example.com", 28, 0, 60, 60, true);
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n)); /* AAAA, we asked A */
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b,
+	                                            a.n)); /* AAAA, we asked A */
 	tm_answer_a(&a, 0x4242, "www.example.com", 1, &ttl, false);
 	tm_put16(&a, 4, 0); /* no question */
-	assert_false(answer_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
+	assert_false(aegis_upstream_attempt_matches(0x4242, 0, &key, &srv, from, fl, a.b, a.n));
 }
 
 static void test_servfail_and_limits(void **state)
@@ -218,7 +225,7 @@ static void test_servfail_and_limits(void **state)
 	w.edns = true;
 	w.do_bit = true;
 	uint8_t out[512];
-	size_t n = build_servfail(&w, out);
+	size_t n = aegis_upstream_txn_servfail(&w, out);
 	assert_int_equal(n, w.qlen + 11);
 	assert_int_equal(tm_get16(out), 0x0102);
 	assert_int_equal(out[2], 0x81); /* QR + RD */

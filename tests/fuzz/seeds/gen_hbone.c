@@ -4,7 +4,8 @@
  * for its server session, in the harness's input format (fuzz_hbone.c: a flags byte, then records of
  * [action][length, 2 bytes][bytes]). The harness's client opens stream 1 to 10.0.0.1:9080 and writes
  * "hello" before the first record, so every scenario's client starts the same way. A plain nghttp2 client
- * adds a request that is not a CONNECT (answered 400), and one seed is made by hand (seed_fill_outbuf).
+ * adds a request that is not a CONNECT (answered 400), and two seeds are made by hand (seed_fill_outbuf,
+ * seed_ring_wrap).
  *
  *   cc -Iinclude -Imtls tests/fuzz/seeds/gen_hbone.c mtls/hbone.c -lnghttp2 -o /tmp/gen_hbone
  *   /tmp/gen_hbone tests/fuzz/corpus/hbone
@@ -380,6 +381,23 @@ static void seed_fill_outbuf(const char *dir)
 	free(r.buf);
 }
 
+/* Also by hand: the peer opens 40,000 bytes of window per read while the client writes 64 KiB per read, so
+ * the stream's ring fills, and its read and write positions both wrap around the end. */
+static void seed_ring_wrap(const char *dir)
+{
+	static const uint8_t start[] = {0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88};
+	static const uint8_t more[] = {0, 0, 4, 8, 0, 0, 0, 0, 1, 0, 0, 0x9c, 0x40,  /* WINDOW_UPDATE 1 */
+	                               0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0x9c, 0x40}; /* WINDOW_UPDATE 0 */
+	struct rec r = {0};
+	uint8_t flags = 0;
+	put(&r, &flags, 1);
+	put_read(&r, A_WRITE | 0x80, start, sizeof(start));
+	for (int i = 0; i < 20; i++)
+		put_read(&r, A_WRITE | 0x80, more, sizeof(more));
+	save(dir, "client_ring_wrap", &r);
+	free(r.buf);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "tests/fuzz/corpus/hbone";
@@ -390,5 +408,6 @@ int main(int argc, char **argv)
 	scenario_bulk(dir);
 	scenario_not_connect(dir);
 	seed_fill_outbuf(dir);
+	seed_ring_wrap(dir);
 	return 0;
 }
