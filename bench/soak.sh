@@ -16,7 +16,8 @@
 #    Every 10 s: the proxy's RSS, open descriptors (/proc/PID/fd), and its error counters.
 # 3. Summary: first/last/max RSS, fd min/max, counters over the soak, dnsperf's lost queries and rcodes.
 #
-# Environment: AEGIS_BIN (default build/bin), SOAK_PORT (first of 5 loopback ports, default 26500),
+# Environment: AEGIS_BIN (default build/bin), SOAK_PROXY_ARGS (more aegis-proxy flags, split on spaces,
+# e.g. "--serve-stale 600"), SOAK_PORT (first of 5 loopback ports, default 26500),
 # SOAK_OUT (keeps the samples, logs and summary; default a temporary directory, removed unless set).
 # Needs dnsperf, knotd, gcc, curl, dig (scripts/setup.sh bench). Runs as root or not.
 set -uo pipefail
@@ -128,7 +129,7 @@ XDS=$!
 PIDS+=("$XDS")
 "$BIN/aegis-proxy" --xds-address "127.0.0.1:$XDS_PORT" --namespace soak --cluster c1 --resolv-conf /dev/null \
 	--upstream "127.0.0.1:$UP_PORT" --dns-listen "127.0.0.1:$DNS_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-	--user "$(id -u)" --log-level warn >"$OUT/proxy.log" 2>&1 &
+	--user "$(id -u)" --log-level warn ${SOAK_PROXY_ARGS:-} >"$OUT/proxy.log" 2>&1 &
 PROXY=$!
 PIDS+=("$PROXY")
 answer() { dig @127.0.0.1 -p "$DNS_PORT" +short +tries=1 +time=1 "$1" 2>/dev/null | head -1; }

@@ -345,7 +345,7 @@ static size_t forward(struct aegis_dns_server *srv, const uint8_t *pkt, size_t l
 		ctx = p;
 		cb = udp_forward_cb;
 	}
-	int rc = aegis_upstream_resolve(srv->upstream, pkt, len,
+	int rc = aegis_upstream_resolve(srv->upstream, pkt, len, org->addr,
 	                                (tcp ? AEGIS_UPSTREAM_F_TCP : 0u) | AEGIS_UPSTREAM_F_NO_CACHE, cb,
 	                                ctx, NULL);
 	if (rc == 0) {

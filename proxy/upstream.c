@@ -165,25 +165,30 @@ static size_t client_limit(bool tcp, uint16_t edns_size)
 	return edns_size > AEGIS_DNS_EDNS_MAX ? AEGIS_DNS_EDNS_MAX : edns_size;
 }
 
-/* The transaction and attempt whose ID and question this query carries, if it is one of ours. */
+/* Whether this query, from client, is one of our attempts in flight coming back: its ID and question,
+ * sent from the attempt's port (see upstream.h). */
 static bool own_query(const struct aegis_upstream *up, const struct aegis_dns_question_key *key, uint32_t h,
-                      uint16_t id)
+                      uint16_t id, const struct sockaddr_storage *client)
 {
+	if (client == NULL)
+		return false;
+	uint16_t port = aegis_upstream_sa_port(client);
 	for (const struct txn *t = aegis_upstream_txn_find(up, key, h, NULL); t != NULL;
 	     t = aegis_upstream_txn_find(up, key, h, t))
 		for (int i = 0; i < MAX_ATTEMPTS; i++)
-			if (t->att[i].fd >= 0 && t->att[i].id == id)
+			if (t->att[i].fd >= 0 && t->att[i].id == id && t->att[i].lport == port)
 				return true;
 	return false;
 }
 
-bool aegis_upstream_is_own_query(const struct aegis_upstream *up, const uint8_t *query, size_t len)
+bool aegis_upstream_is_own_query(const struct aegis_upstream *up, const uint8_t *query, size_t len,
+                                 const struct sockaddr_storage *client)
 {
 	struct aegis_dns_question_key key;
 	struct aegis_dns_query_info info;
 	if (aegis_cache_key_from_query(query, len, &key, &info) < 0)
 		return false;
-	return own_query(up, &key, aegis_upstream_txn_hash(&key), info.id);
+	return own_query(up, &key, aegis_upstream_txn_hash(&key), info.id, client);
 }
 
 static void log_loop(const struct aegis_dns_question_key *key)
@@ -219,8 +224,9 @@ int aegis_upstream_answer_cached(struct aegis_upstream *up, const uint8_t *query
 	return 0;
 }
 
-int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size_t len, unsigned flags,
-                           aegis_upstream_cb cb, void *cb_ctx, struct aegis_upstream_req **req)
+int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size_t len,
+                           const struct sockaddr_storage *client, unsigned flags, aegis_upstream_cb cb,
+                           void *cb_ctx, struct aegis_upstream_req **req)
 {
 	struct aegis_dns_question_key key;
 	struct aegis_dns_query_info info;
@@ -248,7 +254,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 		*req = (struct aegis_upstream_req *)w;
 
 	uint32_t h = aegis_upstream_txn_hash(&key);
-	if (own_query(up, &key, h, info.id)) {
+	if (own_query(up, &key, h, info.id, client)) {
 		up->st.loops++;
 		log_loop(&key);
 		aegis_upstream_txn_finish_servfail(up, w);
@@ -366,7 +372,7 @@ static int fetch_start(void *owner, const uint8_t *query, size_t len, struct aeg
                        void **handle)
 {
 	struct aegis_upstream_req *req = NULL;
-	int rc = aegis_upstream_resolve(owner, query, len, F_INTERNAL, fetch_cb, job, &req);
+	int rc = aegis_upstream_resolve(owner, query, len, NULL, F_INTERNAL, fetch_cb, job, &req);
 	*handle = req;
 	return rc;
 }

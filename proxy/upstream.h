@@ -85,14 +85,16 @@ typedef void (*aegis_upstream_cb)(void *ctx, const uint8_t *answer, size_t len);
 #define AEGIS_UPSTREAM_F_TCP      0x01u /* the client came over TCP (limit 65535, TC answers retried) */
 #define AEGIS_UPSTREAM_F_NO_CACHE 0x02u /* the caller already missed in the cache: skip the lookup */
 
-/* Resolves the client query (len bytes; copied, the caller may reuse it at once). Returns 0 and the
+/* Resolves the client query (len bytes; copied, the caller may reuse it at once) from client (its
+ * source address; NULL for the proxy's own queries, which are never taken for a loop). Returns 0 and the
  * callback fires exactly once, later, from the loop (never from inside this call), with the answer,
  * cache hits included; *req (if req is not NULL) is a handle for aegis_upstream_cancel(), valid until
  * the callback starts. Returns a negative aegis_err and the callback never fires: AEGIS_EPARSE (not a
  * query with one question: the server answers FORMERR), AEGIS_ELIMIT (max_concurrent reached: the
  * server answers SERVFAIL or drops). */
-int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size_t len, unsigned flags,
-                           aegis_upstream_cb cb, void *cb_ctx, struct aegis_upstream_req **req) AEGIS_WUR;
+int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size_t len,
+                           const struct sockaddr_storage *client, unsigned flags, aegis_upstream_cb cb,
+                           void *cb_ctx, struct aegis_upstream_req **req) AEGIS_WUR;
 
 /* The synchronous fast path for cache hits: writes the cached answer for query into out and returns 0,
  * or AEGIS_ENOTFOUND (then call resolve with AEGIS_UPSTREAM_F_NO_CACHE). client_tcp sets the size limit
@@ -108,10 +110,13 @@ void aegis_upstream_cancel(struct aegis_upstream *up, struct aegis_upstream_req 
 /* Cancels every outstanding request whose cb_ctx is ctx (a closed TCP connection); returns how many. */
 size_t aegis_upstream_cancel_ctx(struct aegis_upstream *up, void *ctx);
 
-/* Loop detection: true when query is one of our own upstream queries coming back to us (same ID,
- * question and transaction still in flight). resolve() checks this itself and answers SERVFAIL with an
- * error log; the server may call it first to skip the table. */
-bool aegis_upstream_is_own_query(const struct aegis_upstream *up, const uint8_t *query, size_t len);
+/* Loop detection: true when query, received from client, is one of our own upstream queries coming
+ * back to us: same ID and question as an attempt still in flight, sent from the port the client's
+ * query comes from (a redirected query keeps its source port, so a client that merely picks the same
+ * 16-bit ID is not taken for a loop). resolve() checks this itself and answers SERVFAIL with an error
+ * log; the server may call it first to skip the table. */
+bool aegis_upstream_is_own_query(const struct aegis_upstream *up, const uint8_t *query, size_t len,
+                                 const struct sockaddr_storage *client);
 
 /* DNSSEC validation (docs/security.md). From this call on, forwarded queries carry EDNS DO upstream
  * (CD as the client sent it); answers to queries without CD are validated by v before they are cached

@@ -315,6 +315,9 @@ int aegis_upstream_attempt_start(struct txn *t, unsigned s, bool tcp, bool probe
 	if (connect(a->fd, (const struct sockaddr *)&sv->addr, sv->alen) != 0 &&
 	    !(tcp && errno == EINPROGRESS))
 		goto fail;
+	struct sockaddr_storage me;
+	socklen_t melen = sizeof(me);
+	a->lport = getsockname(a->fd, (struct sockaddr *)&me, &melen) == 0 ? aegis_upstream_sa_port(&me) : 0;
 	if (tcp) {
 		a->wlen = t->qlen + 2;
 		a->wbuf = malloc(a->wlen);

@@ -17,6 +17,7 @@
 #define AEGIS_UPSTREAM_INT_H
 
 #include <ev.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +65,7 @@ struct attempt {
 	int fd; /* -1 = slot free */
 	unsigned srv;
 	uint16_t id;
+	uint16_t lport; /* our end's port (network order): a looped query comes back from it */
 	bool tcp;
 	bool probe;
 	bool timed_out; /* counted as a timeout; still open for a late answer */
@@ -146,6 +148,16 @@ static inline void wr16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
+}
+
+/* The port of an IPv4 or IPv6 address (network order); 0 for anything else. */
+static inline uint16_t aegis_upstream_sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_port;
+	if (ss->ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)ss)->sin6_port;
+	return 0;
 }
 
 static inline uint64_t now_ms(const struct aegis_upstream *up)

@@ -182,6 +182,18 @@ void aegis_upstream_txn_apply_ad(const struct aegis_upstream *up, uint8_t *msg, 
 		msg[3] &= (uint8_t)~0x20u;
 }
 
+/* Takes the first waiter off t's list (NULL when none is left). */
+static struct waiter *pop_waiter(struct txn *t)
+{
+	struct waiter *w = t->waiters;
+	if (w != NULL) {
+		t->waiters = w->next;
+		if (t->waiters)
+			t->waiters->prev = NULL;
+	}
+	return w;
+}
+
 /* Every waiter gets SERVFAIL, or a stale answer when the cache has one (RFC 8767: stale data beats no
  * data while upstream is unreachable). Delivery is deferred, so this is safe inside resolve(). */
 static void txn_fail(struct txn *t)
@@ -189,11 +201,7 @@ static void txn_fail(struct txn *t)
 	struct aegis_upstream *up = t->up;
 	t->finishing = true;
 	txn_unhash(t);
-	while (t->waiters != NULL) {
-		struct waiter *w = t->waiters;
-		t->waiters = w->next;
-		if (t->waiters)
-			t->waiters->prev = NULL;
+	for (struct waiter *w; (w = pop_waiter(t)) != NULL;) {
 		if (up->cache != NULL && !(t->key.flags & AEGIS_CACHE_KEY_NOCACHE)) {
 			size_t n;
 			unsigned fl;
@@ -218,11 +226,7 @@ static void txn_servfail_now(struct txn *t)
 	struct aegis_upstream *up = t->up;
 	t->finishing = true;
 	txn_unhash(t);
-	while (t->waiters != NULL) {
-		struct waiter *w = t->waiters;
-		t->waiters = w->next;
-		if (t->waiters)
-			t->waiters->prev = NULL;
+	for (struct waiter *w; (w = pop_waiter(t)) != NULL;) {
 		up->st.servfails++;
 		size_t n = aegis_upstream_txn_servfail(w, up->obuf);
 		w->txn = NULL;
@@ -261,11 +265,7 @@ static void txn_deliver(struct txn *t, const uint8_t *msg, size_t len, int statu
 		int rc = aegis_cache_store_secure(up->cache, &t->key, msg, len, now_ms(up), secure);
 		(void)rc; /* not cacheable (TTL 0, no SOA, ...) is normal; the cache counts rejections */
 	}
-	while (t->waiters != NULL) {
-		struct waiter *w = t->waiters;
-		t->waiters = w->next;
-		if (t->waiters)
-			t->waiters->prev = NULL;
+	for (struct waiter *w; (w = pop_waiter(t)) != NULL;) {
 		memcpy(up->obuf, msg, len);
 		up->obuf[0] = w->q[0];
 		up->obuf[1] = w->q[1];

@@ -119,4 +119,19 @@ for f in "$AEGIS_TMP"/flags*; do
 	fi
 done
 
+# ---- a forwarding loop: the proxy is its own upstream ----
+# Its query comes back to its own listener from the port it was sent from, which is how a loop is told
+# apart from a client that happens to use the same ID (docs/forwarding.md): SERVFAIL at once, counted.
+LP=$(free_port)
+LA=$(free_port)
+start_bg proxy-loop "$AEGIS_BIN/aegis-proxy" --config "$AEGIS_SRC_DIR/examples/mesh" --resolv-conf /dev/null \
+	--dns-listen "127.0.0.1:$LP" --admin "127.0.0.1:$LA" --upstream "127.0.0.1:$LP" \
+	--upstream-timeout 2000 --upstream-deadline 4000
+wait_dns "$LP" reviews.default.svc.cluster.local || fail "loop proxy did not start"
+expect_eq "loop: SERVFAIL" "$(dig @127.0.0.1 -p "$LP" +tries=1 +time=5 loop.example.test A |
+	sed -n 's/.*status: \([A-Z]*\).*/\1/p')" "SERVFAIL"
+expect_match "loop: counted (aegis_upstream_loops_total)" \
+	"$(curl -s "http://127.0.0.1:$LA/stats/prometheus" | awk '$1 == "aegis_upstream_loops_total" {print $2}')" '^[1-9]'
+expect_match "loop: logged" "$(cat "$AEGIS_TMP/proxy-loop.log")" 'forwarding loop'
+
 finish

@@ -277,9 +277,10 @@ static void test_new_validation(void **state)
 	/* a malformed query is refused synchronously and no callback is queued */
 	uint8_t junk[5] = {1, 2, 3, 4, 5};
 	struct aegis_upstream_req *req = NULL;
-	assert_int_equal(aegis_upstream_resolve(up, junk, sizeof(junk), 0, NULL, NULL, &req), AEGIS_EPARSE);
+	assert_int_equal(aegis_upstream_resolve(up, junk, sizeof(junk), NULL, 0, NULL, NULL, &req),
+	                 AEGIS_EPARSE);
 	assert_null(req);
-	assert_false(aegis_upstream_is_own_query(up, junk, sizeof(junk)));
+	assert_false(aegis_upstream_is_own_query(up, junk, sizeof(junk), NULL));
 	aegis_upstream_free(up);
 	ev_loop_destroy(loop);
 }
