@@ -233,9 +233,18 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	int rc = aegis_cache_key_from_query(query, len, &key, &info);
 	if (rc < 0)
 		return rc;
-	if (up->st.inflight >= up->o.max_concurrent) {
+	/* Too many queries already wait for upstream (an unreachable upstream fills the table before its
+	 * servers are marked down): a stale answer if --serve-stale allows one (RFC 8767: stale data beats
+	 * no data), else the caller answers SERVFAIL. */
+	bool overloaded = up->st.inflight >= up->o.max_concurrent;
+	size_t stale_n = 0;
+	unsigned stale_fl = 0;
+	if (overloaded) {
 		up->st.overload++;
-		return AEGIS_ELIMIT;
+		if (up->cache == NULL || (flags & F_INTERNAL) ||
+		    aegis_cache_lookup(up->cache, query, len, &key, now_ms(up), true, up->obuf,
+		                       AEGIS_DNS_TCP_MAX, &stale_n, &stale_fl) != 0)
+			return AEGIS_ELIMIT;
 	}
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -252,6 +261,14 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	up->st.queries++;
 	if (req != NULL)
 		*req = (struct aegis_upstream_req *)w;
+	if (overloaded) {
+		up->st.stale_answers += (stale_fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
+		up->st.cache_answers++;
+		aegis_upstream_txn_apply_ad(up, up->obuf, stale_n, query, w->do_bit,
+		                            (stale_fl & AEGIS_CACHE_F_SECURE) != 0);
+		aegis_upstream_txn_finish_later(up, w, up->obuf, stale_n);
+		return 0;
+	}
 
 	uint32_t h = aegis_upstream_txn_hash(&key);
 	if (own_query(up, &key, h, info.id, client)) {

@@ -90,8 +90,8 @@ typedef void (*aegis_upstream_cb)(void *ctx, const uint8_t *answer, size_t len);
  * callback fires exactly once, later, from the loop (never from inside this call), with the answer,
  * cache hits included; *req (if req is not NULL) is a handle for aegis_upstream_cancel(), valid until
  * the callback starts. Returns a negative aegis_err and the callback never fires: AEGIS_EPARSE (not a
- * query with one question: the server answers FORMERR), AEGIS_ELIMIT (max_concurrent reached: the
- * server answers SERVFAIL or drops). */
+ * query with one question: the server answers FORMERR), AEGIS_ELIMIT (max_concurrent reached and no
+ * stale answer allowed or cached: the server answers SERVFAIL or drops). */
 int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size_t len,
                            const struct sockaddr_storage *client, unsigned flags, aegis_upstream_cb cb,
                            void *cb_ctx, struct aegis_upstream_req **req) AEGIS_WUR;

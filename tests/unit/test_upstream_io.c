@@ -605,6 +605,35 @@ static void test_serve_stale(void **state)
 	aegis_upstream_get_stats(f.up, &st);
 	assert_int_equal(st.stale_answers, 1);
 	fwd_close(&f);
+
+	/* Overloaded (max_concurrent queries already wait for a silent upstream): the stale answer at once
+	 * instead of AEGIS_ELIMIT (SERVFAIL); a name with nothing stale still gets AEGIS_ELIMIT. */
+	o.max_concurrent = 1;
+	o.try_timeout_ms = 1000;
+	o.deadline_ms = 2000;
+	peer_mode(&peer_a, "normal");
+	fwd_open(&f, &o, &co);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ask(&f, 3, "stale.example.test", 1, false, &r), 0);
+	run_until(&r.got, 1, 3);
+	assert_int_equal(rcode(&r), 0);
+	run_for(1.1);
+	peer_mode(&peer_a, "drop");
+	struct result hold = {0};
+	assert_int_equal(ask(&f, 4, "other.example.test", 1, false, &hold), 0); /* waits for the peer */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ask(&f, 5, "stale.example.test", 1, false, &r), 0);
+	run_until(&r.got, 1, 1);
+	assert_int_equal(r.got, 1);
+	assert_int_equal(hold.got, 0); /* the answer did not wait for the held query's timeout */
+	assert_int_equal(rcode(&r), 0);
+	assert_int_equal(tm_get16(r.msg), 5);
+	assert_int_equal(ask(&f, 6, "never.example.test", 1, false, &r), AEGIS_ELIMIT);
+	aegis_upstream_get_stats(f.up, &st);
+	assert_int_equal(st.stale_answers, 1);
+	assert_true(st.overload >= 2);
+	fwd_close(&f);
+	peer_mode(&peer_a, "normal");
 }
 
 /* A fake upstream driven by the test: it sees the forwarded query, feeds it back (a loop), and answers
