@@ -385,6 +385,29 @@ def write(path, text):
         f.write(text)
 
 
+UNBOUND_SERVER = """server:
+    interface: 127.0.0.1@{port}
+    port: {port}
+    do-ip6: no
+    num-threads: 1
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    verbosity: 0
+    module-config: "iterator"
+"""
+
+
+def unbound_server(name, d, port, body):
+    """unbound on 127.0.0.1:port: the common server: settings, then body (the rest of its config)."""
+    write(os.path.join(d, "unbound.conf"), UNBOUND_SERVER.format(port=port, d=d) + body +
+          "remote-control:\n    control-enable: no\n")
+    return Server(name, ["unbound", "-d", "-c", os.path.join(d, "unbound.conf")], port, d)
+
+
 def make_server(name, n, gen, tmp, args, upstream_port=None):
     """Writes the configuration of one server for a table of n names; returns a Server (not started)."""
     port = PORTS[name]
@@ -412,24 +435,8 @@ def make_server(name, n, gen, tmp, args, upstream_port=None):
     if name == "echo":
         return Server(name, [args.echo, "127.0.0.1", str(port)], port, d, expect=None)
     if name == "unbound":
-        write(os.path.join(d, "unbound.conf"), """server:
-    interface: 127.0.0.1@{port}
-    port: {port}
-    do-ip6: no
-    num-threads: 1
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    module-config: "iterator"
-    include: "{gen}/unbound-{n}.conf"
-remote-control:
-    control-enable: no
-""".format(port=port, d=d, gen=gen, n=n))
-        return Server(name, ["unbound", "-d", "-c", os.path.join(d, "unbound.conf")], port, d)
+        return unbound_server(name, d, port, """    include: "{gen}/unbound-{n}.conf"
+""".format(gen=gen, n=n))
     if name in ("nsd", "upstream-nsd"):
         # Debian's NSD rate-limits responses (RRL, 200 qps per source) by default: a benchmark from one
         # source would see drops, so RRL is off.
@@ -498,30 +505,14 @@ getPool(""):setCache(pc)
                       port, d)
     if name == "unbound-fwd":
         # Forwarding to a loopback address needs do-not-query-localhost: no.
-        write(os.path.join(d, "unbound.conf"), """server:
-    interface: 127.0.0.1@{port}
-    port: {port}
-    do-ip6: no
-    num-threads: 1
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 0
-    module-config: "iterator"
-    do-not-query-localhost: no
+        return unbound_server(name, d, port, """    do-not-query-localhost: no
     qname-minimisation: no
     msg-cache-size: 128m
     rrset-cache-size: 256m
 forward-zone:
     name: "bench.example.com."
     forward-addr: 127.0.0.1@{up}
-remote-control:
-    control-enable: no
-""".format(port=port, d=d, up=upstream_port))
-        return Server(name, ["unbound", "-d", "-c", os.path.join(d, "unbound.conf")], port, d)
+""".format(up=upstream_port))
     raise ValueError(name)
 
 

@@ -145,21 +145,20 @@ static void cache_metrics(void *user, struct aegis_metrics *m)
 	struct aegis_cache *c = user;
 	struct aegis_cache_stats st;
 	aegis_cache_get_stats(c, &st);
+	static const struct aegis_metric_field counters[] = {
+	        {"aegis_cache_hits_total", "Cache hits (stale ones included).",
+	         offsetof(struct aegis_cache_stats, hits)},
+	        {"aegis_cache_stale_hits_total",
+	         "Expired entries served while upstream was failing (RFC 8767).",
+	         offsetof(struct aegis_cache_stats, stale_hits)},
+	        {"aegis_cache_misses_total", "Cache misses.", offsetof(struct aegis_cache_stats, misses)},
+	        {"aegis_cache_evictions_total", "Entries pushed out by the capacity limits.",
+	         offsetof(struct aegis_cache_stats, evictions)},
+	        {"aegis_cache_expired_total", "Entries dropped at expiry.",
+	         offsetof(struct aegis_cache_stats, expired)},
+	};
+	aegis_metrics_fields(m, counters, sizeof(counters) / sizeof(counters[0]), &st);
 	struct aegis_metric_label pos = {"kind", "positive"}, neg = {"kind", "negative"};
-	aegis_metrics_family(m, "aegis_cache_hits_total", AEGIS_METRIC_COUNTER,
-	                     "Cache hits (stale ones included).");
-	aegis_metrics_uint(m, NULL, 0, st.hits);
-	aegis_metrics_family(m, "aegis_cache_stale_hits_total", AEGIS_METRIC_COUNTER,
-	                     "Expired entries served while upstream was failing (RFC 8767).");
-	aegis_metrics_uint(m, NULL, 0, st.stale_hits);
-	aegis_metrics_family(m, "aegis_cache_misses_total", AEGIS_METRIC_COUNTER, "Cache misses.");
-	aegis_metrics_uint(m, NULL, 0, st.misses);
-	aegis_metrics_family(m, "aegis_cache_evictions_total", AEGIS_METRIC_COUNTER,
-	                     "Entries pushed out by the capacity limits.");
-	aegis_metrics_uint(m, NULL, 0, st.evictions);
-	aegis_metrics_family(m, "aegis_cache_expired_total", AEGIS_METRIC_COUNTER,
-	                     "Entries dropped at expiry.");
-	aegis_metrics_uint(m, NULL, 0, st.expired);
 	aegis_metrics_family(m, "aegis_cache_entries", AEGIS_METRIC_GAUGE, "Entries in the cache.");
 	aegis_metrics_uint(m, &pos, 1, st.pos_entries);
 	aegis_metrics_uint(m, &neg, 1, st.neg_entries);

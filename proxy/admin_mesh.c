@@ -89,12 +89,16 @@ static json_t *dump_routes(void *user, const char *filter)
 	                 (json_int_t)(t ? aegis_routes_n_clusters(t) : 0), "routes", list);
 }
 
+static bool ejected(const struct aegis_admin_mesh_ctx *x, const struct aegis_routes_endpoint *e)
+{
+	return x->outbound && aegis_mesh_outbound_ejected(x->outbound, &e->addr);
+}
+
 static json_t *endpoint_json(const struct aegis_admin_mesh_ctx *x, const struct aegis_routes_cluster *c,
-                             const struct aegis_routes_endpoint *e, bool with_cluster)
+                             const struct aegis_routes_endpoint *e, bool ej, bool with_cluster)
 {
 	char addr[80];
 	addr_str(&e->addr, addr, sizeof(addr));
-	bool ej = x->outbound && aegis_mesh_outbound_ejected(x->outbound, &e->addr);
 	json_t *o = json_pack("{s:s,s:s,s:s}", "endpoint", addr, "status", health_str(e->health),
 	                      "outlier_check", ej ? "EJECTED" : "OK");
 	if (with_cluster)
@@ -128,11 +132,9 @@ static json_t *dump_clusters(void *user, const char *filter)
 		json_t *eps = json_array(), *sans = json_array();
 		size_t healthy = 0;
 		for (size_t e = 0; e < c->n_eps; e++) {
-			json_t *ej = endpoint_json(x, c, &c->eps[e], false);
-			healthy += c->eps[e].health != AEGIS_HEALTH_UNHEALTHY &&
-			           c->eps[e].health != AEGIS_HEALTH_DRAINING &&
-			           strcmp(json_string_value(json_object_get(ej, "outlier_check")), "OK") == 0;
-			json_array_append_new(eps, ej);
+			bool ej = ejected(x, &c->eps[e]);
+			healthy += aegis_routes_endpoint_serving(&c->eps[e]) && !ej;
+			json_array_append_new(eps, endpoint_json(x, c, &c->eps[e], ej, false));
 		}
 		for (size_t s = 0; s < c->n_sans; s++)
 			json_array_append_new(sans, json_string(c->sans[s]));
@@ -163,7 +165,8 @@ static json_t *dump_endpoints(void *user, const char *filter)
 			char addr[80];
 			addr_str(&c->eps[e].addr, addr, sizeof(addr));
 			if (filter_ok(filter, addr, c->name, NULL))
-				json_array_append_new(list, endpoint_json(x, c, &c->eps[e], true));
+				json_array_append_new(
+				        list, endpoint_json(x, c, &c->eps[e], ejected(x, &c->eps[e]), true));
 		}
 	}
 	return json_pack("{s:b,s:o}", "have_routes", t != NULL, "endpoints", list);

@@ -267,9 +267,8 @@ static void count_forwarded(struct aegis_dns_server *srv, bool tcp, int qtype_kn
 {
 	uint16_t qtype = qtype_known >= 0 ? (uint16_t)qtype_known : 0;
 	size_t off = AEGIS_DNS_HEADER;
-	uint8_t name[AEGIS_DNS_NAME_BUF];
 	if (qtype_known < 0 && len >= AEGIS_DNS_HEADER && aegis_wire_u16(answer + 4) == 1 &&
-	    aegis_wire_read_name(answer, len, off, name, &off) > 0 && off + 2 <= len)
+	    aegis_wire_skip_name(answer, len, &off) == 0 && off + 2 <= len)
 		qtype = aegis_wire_u16(answer + off);
 	record(srv, tcp, qtype, len >= AEGIS_DNS_HEADER ? rcode_bucket(answer[3] & 0xFu) : AEGIS_RC_OTHER,
 	       cached ? AEGIS_SRC_CACHE : AEGIS_SRC_UPSTREAM);

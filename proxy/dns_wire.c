@@ -66,8 +66,7 @@ int aegis_wire_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *ou
 	return (int)o;
 }
 
-/* Skips a name in place without decoding it. */
-static int skip_name(const uint8_t *msg, size_t len, size_t *off)
+int aegis_wire_skip_name(const uint8_t *msg, size_t len, size_t *off)
 {
 	size_t pos = *off;
 	size_t total = 0;
@@ -97,7 +96,7 @@ static int skip_name(const uint8_t *msg, size_t len, size_t *off)
 int aegis_wire_skip_rr(const uint8_t *msg, size_t len, size_t *off)
 {
 	size_t pos = *off;
-	if (skip_name(msg, len, &pos) != 0 || pos + 10 > len)
+	if (aegis_wire_skip_name(msg, len, &pos) != 0 || pos + 10 > len)
 		return -1;
 	size_t rdlen = aegis_wire_u16(msg + pos + 8);
 	pos += 10;
@@ -153,7 +152,7 @@ static int parse_additional(const uint8_t *pkt, size_t len, struct aegis_dns_que
 		if (aegis_wire_skip_rr(pkt, len, &pos) != 0)
 			return -1;
 		size_t name_end = start;
-		if (skip_name(pkt, len, &name_end) != 0)
+		if (aegis_wire_skip_name(pkt, len, &name_end) != 0)
 			return -1;
 		if (aegis_wire_u16(pkt + name_end) != AEGIS_TYPE_OPT)
 			continue;

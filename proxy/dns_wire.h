@@ -82,6 +82,9 @@ enum aegis_wire_status aegis_wire_parse_query(const uint8_t *pkt, size_t len, st
  * length written, and *next = offset after the name in place; or -1 when malformed. */
 int aegis_wire_read_name(const uint8_t *msg, size_t len, size_t off, uint8_t *out, size_t *next);
 
+/* Skips a (possibly compressed) name at *off without decoding it. Returns 0 or -1 when malformed. */
+int aegis_wire_skip_name(const uint8_t *msg, size_t len, size_t *off);
+
 /* Skips one resource record at *off (name, type, class, ttl, rdata). Returns 0 or -1 when malformed. */
 int aegis_wire_skip_rr(const uint8_t *msg, size_t len, size_t *off);
 

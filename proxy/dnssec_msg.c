@@ -4,6 +4,8 @@
 #include <ldns/ldns.h>
 #include <string.h>
 
+#include "dns_wire.h"
+
 #define HDR          12
 #define EDNS_PAYLOAD 1232
 
@@ -87,24 +89,6 @@ int aegis_dnssec_msg_strip(const uint8_t *msg, size_t len, bool client_edns, boo
 	return rc;
 }
 
-/* Steps over a (possibly compressed) name; false if it runs past the end. */
-static bool skip_name(const uint8_t *m, size_t len, size_t *off)
-{
-	while (*off < len) {
-		uint8_t b = m[*off];
-		if ((b & 0xC0) == 0xC0) {
-			*off += 2;
-			return *off <= len;
-		}
-		if (b & 0xC0)
-			return false;
-		*off += (size_t)b + 1;
-		if (b == 0)
-			return *off <= len;
-	}
-	return false;
-}
-
 int aegis_dnssec_msg_add_do(const uint8_t *q, size_t len, uint8_t *out, size_t outcap)
 {
 	if (len < HDR + 5 || outcap < len + 11)
@@ -115,13 +99,13 @@ int aegis_dnssec_msg_add_do(const uint8_t *q, size_t len, uint8_t *out, size_t o
 	        (unsigned)(q[6] << 8 | q[7]) + (unsigned)(q[8] << 8 | q[9]) + (unsigned)(q[10] << 8 | q[11]);
 	size_t off = HDR;
 	for (unsigned i = 0; i < qd; i++) {
-		if (!skip_name(q, len, &off) || len - off < 4)
+		if (aegis_wire_skip_name(q, len, &off) != 0 || len - off < 4)
 			return AEGIS_EPARSE;
 		off += 4;
 	}
 	for (unsigned i = 0; i < total; i++) {
 		size_t start = off;
-		if (!skip_name(q, len, &off) || len - off < 10)
+		if (aegis_wire_skip_name(q, len, &off) != 0 || len - off < 10)
 			return AEGIS_EPARSE;
 		uint16_t type = (uint16_t)(q[off] << 8 | q[off + 1]);
 		size_t rdlen = (size_t)(q[off + 8] << 8 | q[off + 9]);

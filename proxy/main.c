@@ -283,11 +283,6 @@ static void policy_set_local_of(struct aegis_policy *pol)
 	AEGIS_LOG(AEGIS_LOG_DEBUG, "ACL local addresses", LKV_I("count", n));
 }
 
-static void policy_refresh_local(struct proxy *p)
-{
-	policy_set_local_of(p->policy);
-}
-
 /* policy: (re)loads --blocklist. At start-up a bad file is fatal (file:line); later it is rejected and
  * the last good blocklist stays. */
 static int policy_load_blocklist(struct proxy *p, bool startup)
@@ -318,7 +313,7 @@ static int policy_load_blocklist(struct proxy *p, bool startup)
 static void policy_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct proxy *p = container_of(w, struct proxy, policy_hup);
-	policy_refresh_local(p);
+	policy_set_local_of(p->policy);
 	if (p->opts.blocklist != NULL)
 		(void)policy_load_blocklist(p, false);
 	(void)loop;
@@ -355,7 +350,7 @@ static void policy_metrics(void *user, struct aegis_metrics *m)
 /* policy: the controls, created before the sockets so that a bad blocklist or log path stops start-up. */
 static void policy_opts(const struct proxy *p, struct aegis_policy_opts *out)
 {
-	struct aegis_policy_opts po = {
+	*out = (struct aegis_policy_opts){
 	        .allow = p->opts.allow_sources,
 	        .n_allow = p->opts.n_allow_sources,
 	        .deny_drop = p->opts.deny_drop,
@@ -364,7 +359,6 @@ static void policy_opts(const struct proxy *p, struct aegis_policy_opts *out)
 	        .rrl_slip = p->opts.rrl_slip,
 	        .block_answer = p->opts.block_answer,
 	};
-	*out = po;
 }
 
 static int policy_start(struct proxy *p)
@@ -382,7 +376,7 @@ static int policy_start(struct proxy *p)
 		AEGIS_LOG(AEGIS_LOG_ERROR, "bad policy configuration", LKV_S("error", aegis_strerror(rc)));
 		return rc;
 	}
-	policy_refresh_local(p);
+	policy_set_local_of(p->policy);
 	ev_signal_init(&p->policy_hup, policy_hup_cb, SIGHUP);
 	ev_signal_start(p->loop, &p->policy_hup);
 	if (p->opts.blocklist != NULL) {
@@ -430,14 +424,6 @@ static int workers_start(struct proxy *p)
 	unsigned n = aegis_dns_server_n_workers(p->dns);
 	if (n <= 1)
 		return 0;
-	if (p->opts.blocklist != NULL || p->opts.query_log != NULL || p->opts.dnssec_validate) {
-		AEGIS_LOG(AEGIS_LOG_ERROR,
-		          "--dns-workers above 1 does not work with --blocklist, --query-log or "
-		          "--dnssec-validate yet");
-		fprintf(stderr, "aegis-proxy: --dns-workers above 1 does not work with --blocklist, "
-		                "--query-log or --dnssec-validate yet\n");
-		return AEGIS_EINVAL;
-	}
 	struct aegis_policy_opts po;
 	policy_opts(p, &po);
 	for (unsigned i = 1; i < n; i++) {

@@ -197,8 +197,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int fd = accept4(hb->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = aegis_net_accept(hb->lfd, &peer);
 		if (fd < 0)
 			break;
 		struct hconn *c = aegis_mesh_hbone_conn_new(hb, true, fd);
@@ -206,8 +205,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->peer = peer;
 		socklen_t llen = sizeof(c->local);
 		if (getsockname(fd, (struct sockaddr *)&c->local, &llen) != 0)

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,15 +243,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct aegis_mesh_inbound *in = container_of(w, struct aegis_mesh_inbound, lio);
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int fd = accept4(in->lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = aegis_net_accept(in->lfd, &peer);
 		if (fd < 0)
 			break;
 		in->stats.accepted++;
-		/* A relay forwards what it has at once: Nagle would hold a small write until the peer's
-		 * delayed ACK (docs/mesh.md). The sockets it connects have it too (aegis_net_connect). */
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct in_conn *c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);

@@ -41,6 +41,17 @@ int aegis_net_original_dst(int fd, struct sockaddr_storage *out)
 	return 0;
 }
 
+int aegis_net_accept(int lfd, struct sockaddr_storage *peer)
+{
+	socklen_t plen = sizeof(*peer);
+	int fd = accept4(lfd, (struct sockaddr *)peer, peer ? &plen : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0) {
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	return fd;
+}
+
 int aegis_net_listen(const struct sockaddr_storage *addr)
 {
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,14 +415,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct listener *l = container_of(w, struct listener, io);
 	struct aegis_mesh_outbound *ob = l->ob;
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = aegis_net_accept(l->fd, NULL);
 		if (fd < 0)
 			break;
 		ob->stats.accepted++;
-		/* A relay forwards what it has at once: Nagle would hold a small write until the
-		 * application's delayed ACK (docs/mesh.md). Connected sockets: aegis_net_connect. */
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(fd);

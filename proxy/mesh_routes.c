@@ -849,10 +849,15 @@ enum aegis_routes_verdict aegis_routes_lookup(const struct aegis_routes *t,
 	return AEGIS_ROUTES_NO_ROUTE; /* unreachable: the weights sum to total */
 }
 
+bool aegis_routes_endpoint_serving(const struct aegis_routes_endpoint *e)
+{
+	return e->health != AEGIS_HEALTH_UNHEALTHY && e->health != AEGIS_HEALTH_DRAINING;
+}
+
 static bool usable(const struct aegis_routes_endpoint *e, bool mind_ejection, const struct aegis_outlier *o,
                    uint64_t now_ms, const struct aegis_routes_endpoint *const *avoid, size_t n_avoid)
 {
-	if (e->health == AEGIS_HEALTH_UNHEALTHY || e->health == AEGIS_HEALTH_DRAINING)
+	if (!aegis_routes_endpoint_serving(e))
 		return false;
 	for (size_t i = 0; i < n_avoid; i++)
 		if (avoid[i] == e)

@@ -122,6 +122,9 @@ enum aegis_routes_verdict aegis_routes_lookup(const struct aegis_routes *t,
                                               const struct aegis_routes_addr *dst, uint64_t rnd,
                                               const struct aegis_routes_cluster **cluster);
 
+/* Whether e may take connections by its health (not UNHEALTHY/DRAINING), ejection aside. */
+bool aegis_routes_endpoint_serving(const struct aegis_routes_endpoint *e);
+
 /* Picks an endpoint of c: the lowest priority with a usable endpoint (not UNHEALTHY/DRAINING, not ejected
  * at now_ms by o, not in avoid), weighted by endpoint weight with rnd. When no endpoint is usable, ejection
  * is ignored (panic mode, as Envoy does) but avoid and health still count. o may be NULL. Returns NULL

@@ -613,6 +613,12 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 		fprintf(err, "aegis-proxy: --xds-tls needs --xds-address and --cert-dir\n");
 		return AEGIS_OPTIONS_EXIT_USAGE;
 	}
+	if (o->dns_workers > 1 && (o->blocklist != NULL || o->query_log != NULL || o->dnssec_validate)) {
+		fprintf(err,
+		        "aegis-proxy: --dns-workers above 1 does not work with --blocklist, --query-log or "
+		        "--dnssec-validate yet\n");
+		return AEGIS_OPTIONS_EXIT_USAGE;
+	}
 	if (o->xds_server_id != NULL && !o->xds_tls) {
 		fprintf(err, "aegis-proxy: --xds-server-id is for --xds-tls\n");
 		return AEGIS_OPTIONS_EXIT_USAGE;

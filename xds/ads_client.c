@@ -223,11 +223,14 @@ static void status_update(struct aegis_ads_client *c, int t, size_t n_resources)
 
 /* ---- responses ---- */
 
-/* Accept or refuse trial for type t: decode everything, offer it to on_config once complete. Returns 0
- * (accepted: trial moved into have[t]) or <0 with diag filled (trial untouched). */
+/* Accept or refuse trial for type t: sort it by name, decode everything, offer it to on_config once
+ * complete. Returns 0 (accepted: trial moved into have[t]) or <0 with diag filled (trial sorted, else
+ * untouched). */
 static int apply(struct aegis_ads_client *c, int t, struct aegis_xds_resource_set *trial,
                  struct aegis_diag *diag)
 {
+	if (trial->n > 1) /* qsort(NULL, 0, ...) is undefined: an empty response has no items */
+		qsort(trial->items, trial->n, sizeof(*trial->items), res_cmp);
 	struct aegis_config *cfg = NULL;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -298,11 +301,8 @@ static void handle_sotw(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		if (rc == 0)
 			rc = set_push(&trial, name, "", body, blen);
 	}
-	if (rc == 0) {
-		if (trial.n > 1) /* qsort(NULL, 0, ...) is undefined: an empty response has no items */
-			qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
+	if (rc == 0)
 		rc = apply(c, t, &trial, &diag);
-	}
 	uint8_t *out;
 	size_t olen;
 	int64_t now = wall_ms();
@@ -373,11 +373,8 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		if (rc == 0)
 			rc = set_push(&trial, res->name, res->version, body, blen);
 	}
-	if (rc == 0) {
-		if (trial.n > 1) /* qsort(NULL, 0, ...) is undefined: an empty response has no items */
-			qsort(trial.items, trial.n, sizeof(*trial.items), res_cmp);
+	if (rc == 0)
 		rc = apply(c, t, &trial, &diag);
-	}
 	uint8_t *out;
 	size_t olen;
 	int64_t now = wall_ms();

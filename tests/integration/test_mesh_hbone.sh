@@ -147,41 +147,7 @@ except OSError as e:
     print("error %s" % e)
 EOF
 
-cat >"$RUN/long.py" <<'EOF'
-# long.py HOST PORT SECONDS OUT: one connection sending 64 KiB chunks for SECONDS, reading the echo; writes
-# "sent received ok" to OUT.
-import socket, sys, time, threading
-host, port, secs, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-s = socket.create_connection((host, port), 3)
-s.settimeout(10)
-f = s.makefile("rb")
-f.readline()
-chunk = b"L" * 65536
-got = [0]
-def reader():
-    try:
-        while True:
-            d = f.read1(65536)
-            if not d:
-                break
-            got[0] += len(d)
-    except OSError:
-        pass
-t = threading.Thread(target=reader); t.start()
-sent = 0
-end = time.time() + secs
-open(out + ".started", "w").close()
-try:
-    while time.time() < end:
-        s.sendall(chunk); sent += len(chunk)
-        time.sleep(0.02)
-    s.shutdown(socket.SHUT_WR)
-except OSError as e:
-    print("send error", e)
-t.join(15)
-ok = got[0] >= sent
-open(out, "w").write("%d %d %s\n" % (sent, got[0], "ok" if ok else "short"))
-EOF
+mesh_write_long_py
 
 cat >"$RUN/bulk.py" <<'EOF'
 # bulk.py serve PORT OUT | bulk.py client HOST PORT MIB N: both ends write MIB MiB at once, in 1 MiB writes,

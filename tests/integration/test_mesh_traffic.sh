@@ -67,7 +67,7 @@ for i in range(n):
         echo = f.read(len(marker))
         bye = f.readline()
         s.close()
-        if len(hello) == 2 and echo == marker and bye.startswith(b"BYE"):
+        if len(hello) == 2 and echo == marker and bye == b"BYE %d\n" % len(marker):
             who = hello[1].decode()
             counts[who] = counts.get(who, 0) + 1
         else:
@@ -77,41 +77,7 @@ for i in range(n):
 print(counts.get("v1b", 0) + counts.get("v1d", 0), counts.get("v2", 0), fail, counts.get("v1b", 0), counts.get("v1d", 0))
 EOF
 
-cat >"$RUN/long.py" <<'EOF'
-# long.py HOST PORT SECONDS OUT: one connection sending 64 KiB chunks for SECONDS, reading the echo; writes
-# "sent received ok" to OUT.
-import socket, sys, time, threading
-host, port, secs, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-s = socket.create_connection((host, port), 3)
-s.settimeout(10)
-f = s.makefile("rb")
-f.readline()
-chunk = b"L" * 65536
-got = [0]
-def reader():
-    try:
-        while True:
-            d = f.read1(65536)
-            if not d:
-                break
-            got[0] += len(d)
-    except OSError:
-        pass
-t = threading.Thread(target=reader); t.start()
-sent = 0
-end = time.time() + secs
-open(out + ".started", "w").close()
-try:
-    while time.time() < end:
-        s.sendall(chunk); sent += len(chunk)
-        time.sleep(0.02)
-    s.shutdown(socket.SHUT_WR)
-except OSError as e:
-    print("send error", e)
-t.join(15)
-ok = got[0] >= sent  # the echo plus the BYE line
-open(out, "w").write("%d %d %s\n" % (sent, got[0], "ok" if ok else "short"))
-EOF
+mesh_write_long_py
 
 cat >"$RUN/sniff.py" <<'EOF'
 # sniff.py IFACE SECONDS MARKER OUT: raw capture on IFACE; writes "packets tls_records marker_hits".
@@ -171,27 +137,8 @@ for p in b c d; do
 done
 ok "four pods with aegis-proxy --mesh and capture rules"
 
-# A plaintext server on the node (a non-mesh destination) for the passthrough check.
-cat >"$RUN/plain.py" <<'EOF'
-import socket, sys
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("0.0.0.0", 7000)); ls.listen(16)
-open(sys.argv[1], "w").close()
-while True:
-    c, _ = ls.accept()
-    try:
-        c.sendall(b"HELLO v1b\n")
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            c.sendall(d)
-        c.sendall(b"BYE 0\n")
-    finally:
-        c.close()
-EOF
-chmod 0644 "$RUN/plain.py"
-pod_spawn plain node "$POD_PYTHON" "$RUN/plain.py" "$RUN/plain.ready"
+# A plaintext server on the node (a non-mesh destination) for the passthrough check: the pods' application.
+pod_spawn plain node "$POD_PYTHON" "$RUN/server.py" v1b "$RUN/plain.ready" 7000
 pod_wait_file "$RUN/plain.ready" 10 || bad "plain server did not start"
 
 # ---- 1. 90/10 over 1,000 connections, with a capture on A's veth ----
@@ -342,6 +289,12 @@ if echo "$out" | grep -Eq "^10\.253\.3\.2:9080 +[A-Z]+ +EJECTED" && echo "$out" 
 	ok "proxy-config endpoints: D ejected, B not"
 else
 	bad "endpoints after ejection: $out"
+fi
+out=$(in_pod a "$CTL" pc clusters)
+if echo "$out" | grep -Eq "^$RV +9080 +v1 +outbound +ISTIO_MUTUAL +1/2 "; then
+	ok "proxy-config clusters: v1 has 1 of 2 endpoints usable (D ejected)"
+else
+	bad "clusters after ejection: $out"
 fi
 out=$(in_pod a "$CTL" pc secrets)
 if echo "$out" | grep -q "sa/productpage-rotated" && echo "$out" | grep -Eq "^rotations +[1-9]"; then

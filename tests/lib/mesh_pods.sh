@@ -12,6 +12,7 @@
 #   mesh_certs b c d                 a CA in $RUN/ca; $RUN/certs-a (default/productpage) and
 #                                    $RUN/certs-<p> (default/reviews) for each pod named
 #   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
+#   mesh_write_long_py               $RUN/long.py: one long-lived bulk connection (see below)
 
 # mesh_require TOOL...: each tool on PATH, and aegis-iptables and aegis-proxy built.
 mesh_require() {
@@ -129,5 +130,44 @@ def serve(c):
 while True:
     c, _ = ls.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+}
+
+# mesh_write_long_py: $RUN/long.py, a client of server.py that streams for a while (see its header).
+mesh_write_long_py() {
+	cat >"$RUN/long.py" <<'EOF'
+# long.py HOST PORT SECONDS OUT: one connection sending 64 KiB chunks for SECONDS, reading the echo; writes
+# "sent received ok" to OUT.
+import socket, sys, time, threading
+host, port, secs, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.create_connection((host, port), 3)
+s.settimeout(10)
+f = s.makefile("rb")
+f.readline()
+chunk = b"L" * 65536
+got = [0]
+def reader():
+    try:
+        while True:
+            d = f.read1(65536)
+            if not d:
+                break
+            got[0] += len(d)
+    except OSError:
+        pass
+t = threading.Thread(target=reader); t.start()
+sent = 0
+end = time.time() + secs
+open(out + ".started", "w").close()
+try:
+    while time.time() < end:
+        s.sendall(chunk); sent += len(chunk)
+        time.sleep(0.02)
+    s.shutdown(socket.SHUT_WR)
+except OSError as e:
+    print("send error", e)
+t.join(15)
+ok = got[0] == sent + len(b"BYE %d\n" % sent)  # the whole echo, then server.py's "BYE <sent>"
+open(out, "w").write("%d %d %s\n" % (sent, got[0], "ok" if ok else "short"))
 EOF
 }

@@ -658,6 +658,12 @@ static void test_forward_sections(void **state)
 	assert_non_null(strstr(
 	        r.body,
 	        "aegis_upstream_rtt_seconds_bucket{server=\"127.0.0.1:5301\",zone=\".\",le=\"+Inf\"} 0\n"));
+	/* the cache's counters, each under its own family, in order, then its gauges */
+	assert_non_null(strstr(r.body, "# TYPE aegis_cache_hits_total counter\naegis_cache_hits_total 0\n"
+	                               "# HELP aegis_cache_stale_hits_total "));
+	assert_non_null(strstr(r.body,
+	                       "# TYPE aegis_cache_expired_total counter\naegis_cache_expired_total 0\n"
+	                       "# HELP aegis_cache_entries Entries in the cache.\n"));
 	assert_non_null(strstr(r.body, "aegis_cache_entries{kind=\"negative\"} 0\n"));
 	aegis_admin_response_free(&r);
 	aegis_admin_free(f->admin);
