@@ -69,6 +69,7 @@ for t in "${TESTS[@]}"; do
 	echo "== $t under valgrind"
 	if [ "$(cat "$WORK/$t.rc" 2>/dev/null)" != 0 ]; then
 		echo "   test failed: $WORK/$t.out"
+		grep '^FAIL' "$WORK/$t.out" | head -5 | sed 's/^/   /'
 		rc=1
 	fi
 	summary=$(grep -E 'passed|failed' "$WORK/$t.out" | tail -1)
