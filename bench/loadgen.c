@@ -8,7 +8,10 @@
  * in flight (late, duplicated) is ignored.
  *
  * Usage: loadgen -s ADDR -p PORT -d FILE [-n PASSES] [-l SECONDS] [-w WINDOW] [-b BATCH] [-t TIMEOUT_MS]
- *                [-S SOCKETS]
+ *                [-S SOCKETS] [-Q QPS]
+ * -Q paces the sending at QPS queries per second (open loop, like dnsperf -Q; WINDOW still bounds what
+ * is in flight, so make it larger than QPS times the expected latency): bench/soak.sh drives a steady
+ * load with it, at rates dnsperf cannot reach.
  * -S sends from SOCKETS sockets (distinct source ports), a batch each in turn: a server with
  * SO_REUSEPORT workers (aegis-proxy --dns-workers) spreads queries over its workers by the 4-tuple, so one
  * source port would load one worker only.
@@ -113,9 +116,9 @@ int main(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1", *file = NULL;
 	int port = 53, passes = 1, window = 256, batch = 32, n_socks = 1;
-	double seconds = 10, timeout = 1.0;
+	double seconds = 10, timeout = 1.0, rate = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "s:p:d:n:l:w:b:t:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:d:n:l:w:b:t:S:Q:")) != -1) {
 		switch (opt) {
 		case 's': addr = optarg; break;
 		case 'p': port = num(optarg, 1, 65535); break;
@@ -126,16 +129,17 @@ int main(int argc, char **argv)
 		case 'b': batch = num(optarg, 1, 1024); break;
 		case 't': timeout = atof(optarg) / 1000.0; break;
 		case 'S': n_socks = num(optarg, 1, 64); break;
+		case 'Q': rate = num(optarg, 1, 100000000); break;
 		default:
 			fprintf(stderr,
 			        "usage: %s -s ADDR -p PORT -d FILE [-n PASSES] [-l SECONDS] [-w WINDOW] "
-			        "[-b BATCH] [-t TIMEOUT_MS]\n",
+			        "[-b BATCH] [-t TIMEOUT_MS] [-S SOCKETS] [-Q QPS]\n",
 			        argv[0]);
 			return 2;
 		}
 	}
 	if (file == NULL || port < 1 || window < 1 || window > 65536 || batch < 1 || batch > MAX_BATCH ||
-	    passes < 1 || n_socks < 1) {
+	    passes < 1 || n_socks < 1 || rate < 0) {
 		fprintf(stderr, "loadgen: need -d FILE; 1 <= -w <= 65536, 1 <= -b <= %d, -n >= 1\n",
 		        MAX_BATCH);
 		return 2;
@@ -236,9 +240,14 @@ int main(int argc, char **argv)
 		if (!sending && t > stop_sending + timeout + 0.1)
 			break; /* answers still missing after the last timeout: they are lost */
 
-		/* Send into every free slot, a batch at a time. */
+		/* Send into every free slot, a batch at a time; with -Q no more than the schedule allows. */
+		unsigned long long allowed = total;
+		if (rate > 0) {
+			double due = (t - start) * rate;
+			allowed = due < (double)total ? (unsigned long long)due + 1 : total;
+		}
 		int k = 0;
-		while (sending && n_free > 0 && k < batch && sent + (unsigned long long)k < total) {
+		while (sending && n_free > 0 && k < batch && sent + (unsigned long long)k < allowed) {
 			int id = free_list[--n_free];
 			const struct query *q = &qs[next];
 			next = next + 1 == nq ? 0 : next + 1;
@@ -309,7 +318,14 @@ int main(int argc, char **argv)
 			}
 		}
 		if (got == 0 && (k == 0 || n_free == 0)) {
-			poll(pfds, (nfds_t)n_socks, 1);
+			/* Paced and nothing due: sleep until the next query is (poll's 1 ms is too coarse).
+			 */
+			if (rate > 0 && k == 0 && n_free > 0 && in_flight == 0) {
+				struct timespec ts = {0, 100000};
+				nanosleep(&ts, NULL);
+			} else {
+				poll(pfds, (nfds_t)n_socks, 1);
+			}
 		}
 	}
 	double end = now_s();
@@ -336,6 +352,7 @@ int main(int argc, char **argv)
 	printf("  Queries per second:   %.6f\n\n", run > 0 ? (double)completed / run : 0);
 	printf("  Average Latency (s):  %.6f (min %.6f, max %.6f)\n",
 	       completed ? lat_sum / (double)completed : 0, completed ? lat_min : 0, lat_max);
-	printf("  Window: %d, batch: %d, sockets: %d\n", window, batch, n_socks);
+	printf("  Window: %d, batch: %d, sockets: %d, rate: %s\n", window, batch, n_socks,
+	       rate > 0 ? "paced" : "closed loop");
 	return 0;
 }

@@ -39,14 +39,14 @@ static json_t *dump_upstreams(void *user, const char *filter)
 		json_array_append_new(servers, o);
 	}
 	json_t *stats = json_pack(
-	        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queries",
+	        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queries",
 	        (json_int_t)st.queries, "cache_answers", (json_int_t)st.cache_answers, "stale_answers",
-	        (json_int_t)st.stale_answers, "dedup_hits", (json_int_t)st.dedup_hits, "upstream_queries",
-	        (json_int_t)st.upstream_queries, "prefetches", (json_int_t)st.prefetches, "servfails",
-	        (json_int_t)st.servfails, "tcp_retries", (json_int_t)st.tcp_retries, "dropped",
-	        (json_int_t)st.dropped, "loops", (json_int_t)st.loops, "overload", (json_int_t)st.overload,
-	        "cancelled", (json_int_t)st.cancelled, "local_errors", (json_int_t)st.local_errors,
-	        "inflight", (json_int_t)st.inflight);
+	        (json_int_t)st.stale_answers, "stale_timeouts", (json_int_t)st.stale_timeouts, "dedup_hits",
+	        (json_int_t)st.dedup_hits, "upstream_queries", (json_int_t)st.upstream_queries, "prefetches",
+	        (json_int_t)st.prefetches, "servfails", (json_int_t)st.servfails, "tcp_retries",
+	        (json_int_t)st.tcp_retries, "dropped", (json_int_t)st.dropped, "loops", (json_int_t)st.loops,
+	        "overload", (json_int_t)st.overload, "cancelled", (json_int_t)st.cancelled, "local_errors",
+	        (json_int_t)st.local_errors, "inflight", (json_int_t)st.inflight);
 	return json_pack("{s:o,s:o}", "servers", servers, "stats", stats);
 }
 
@@ -86,6 +86,12 @@ static void upstream_metrics(void *user, struct aegis_metrics *m)
 	         offsetof(struct aegis_upstream_stats, dropped)},
 	        {"aegis_upstream_loops_total", "Own queries seen coming back (capture loop).",
 	         offsetof(struct aegis_upstream_stats, loops)},
+	        {"aegis_upstream_stale_answers_total",
+	         "Expired cache entries answered instead of upstream's (RFC 8767), the timer's included.",
+	         offsetof(struct aegis_upstream_stats, stale_answers)},
+	        {"aegis_upstream_stale_timeouts_total",
+	         "Stale answers sent because upstream had not answered within --stale-answer-timeout.",
+	         offsetof(struct aegis_upstream_stats, stale_timeouts)},
 	        {"aegis_upstream_overload_total", "Queries refused at the concurrency limit.",
 	         offsetof(struct aegis_upstream_stats, overload)},
 	        {"aegis_upstream_local_errors_total",

@@ -44,9 +44,9 @@ static void strip_section(ldns_pkt *p, ldns_pkt_section sec, bool keep_nsec)
 		ldns_rr_list_deep_free(old);
 }
 
-int aegis_dnssec_msg_strip(const uint8_t *msg, size_t len, bool client_edns, bool client_do, uint8_t *out,
-                           size_t outcap)
+int aegis_dnssec_msg_strip(const uint8_t *msg, size_t len, bool client_edns, bool client_do, uint8_t **out)
 {
+	*out = NULL;
 	ldns_pkt *p = NULL;
 	if (ldns_wire2pkt(&p, msg, len) != LDNS_STATUS_OK)
 		return AEGIS_EPARSE;
@@ -75,18 +75,18 @@ int aegis_dnssec_msg_strip(const uint8_t *msg, size_t len, bool client_edns, boo
 	ldns_pkt_set_ad(p, false);
 	uint8_t *wire = NULL;
 	size_t n = 0;
-	int rc = AEGIS_EPARSE;
-	if (ldns_pkt2wire(&wire, p, &n) == LDNS_STATUS_OK) {
-		if (n > outcap) {
-			rc = AEGIS_ESPACE;
-		} else {
-			memcpy(out, wire, n);
-			rc = (int)n;
-		}
-	}
-	free(wire);
+	ldns_status st = ldns_pkt2wire(&wire, p, &n);
 	ldns_pkt_free(p);
-	return rc;
+	if (st != LDNS_STATUS_OK) {
+		free(wire);
+		return st == LDNS_STATUS_MEM_ERR ? AEGIS_ENOMEM : AEGIS_EPARSE;
+	}
+	if (n > AEGIS_DNS_TCP_MAX) {
+		free(wire);
+		return AEGIS_ESPACE;
+	}
+	*out = wire;
+	return (int)n;
 }
 
 int aegis_dnssec_msg_add_do(const uint8_t *q, size_t len, uint8_t *out, size_t outcap)

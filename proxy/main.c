@@ -191,6 +191,8 @@ static int start_forwarder(struct proxy *p)
 	if (p->opts.upstream_max_concurrent)
 		uo.max_concurrent = p->opts.upstream_max_concurrent;
 	uo.so_mark = p->opts.so_mark;
+	if (p->opts.serve_stale && !p->opts.no_cache)
+		uo.stale_answer_timeout_ms = p->opts.stale_answer_timeout_ms;
 
 	if (!p->opts.no_cache) {
 		struct aegis_cache_opts co;

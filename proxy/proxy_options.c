@@ -48,6 +48,8 @@ static const char usage[] =
         "  --cache-max-ttl S        cap on cached TTLs (default 3600)\n"
         "  --cache-min-ttl S        floor on cached TTLs (default 0)\n"
         "  --serve-stale S          answer expired entries up to S seconds while upstream fails\n"
+        "  --stale-answer-timeout MS  with --serve-stale: a query upstream has not answered within\n"
+        "                           MS gets the expired answer (RFC 8767; default 1800, 0 = off)\n"
         "  --dnssec-validate        validate forwarded answers (AD on secure, SERVFAIL on bogus)\n"
         "  --trust-anchor FILE      DS/DNSKEY records to trust (repeatable; needed by --dnssec-validate)\n"
         "  --forward-unready        before the first config, forward mesh names instead of SERVFAIL\n"
@@ -126,6 +128,7 @@ enum {
 	OPT_CACHE_MAX_TTL,
 	OPT_CACHE_MIN_TTL,
 	OPT_SERVE_STALE,
+	OPT_STALE_ANSWER_TIMEOUT,
 	OPT_DNSSEC_VALIDATE, /* dnssec */
 	OPT_TRUST_ANCHOR,
 	OPT_XDS_DELTA,
@@ -193,6 +196,7 @@ static const struct option long_opts[] = {
         {"cache-max-ttl", required_argument, NULL, OPT_CACHE_MAX_TTL},
         {"cache-min-ttl", required_argument, NULL, OPT_CACHE_MIN_TTL},
         {"serve-stale", required_argument, NULL, OPT_SERVE_STALE},
+        {"stale-answer-timeout", required_argument, NULL, OPT_STALE_ANSWER_TIMEOUT},
         {"dnssec-validate", no_argument, NULL, OPT_DNSSEC_VALIDATE}, /* dnssec */
         {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
         {"allow-source", required_argument, NULL, OPT_ALLOW_SOURCE}, /* policy */
@@ -429,8 +433,9 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	o->watch = true;
 	o->namespace_ = "";
 	o->cluster = "";
-	o->rrl_slip = 2;           /* policy: BIND's and Knot's default */
-	o->query_log_sample = 1.0; /* policy: an audit log logs everything unless told otherwise */
+	o->rrl_slip = 2;                   /* policy: BIND's and Knot's default */
+	o->stale_answer_timeout_ms = 1800; /* policy: RFC 8767 section 5's suggestion */
+	o->query_log_sample = 1.0;         /* policy: an audit log logs everything unless told otherwise */
 	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
 		return AEGIS_OPTIONS_EXIT_USAGE;
 	/* mesh: ARCHITECTURE.md's ports */
@@ -560,6 +565,11 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 			break;
 		case OPT_SERVE_STALE:
 			if (parse_u32("serve-stale", optarg, 0, 604800, &o->serve_stale, err))
+				return AEGIS_OPTIONS_EXIT_USAGE;
+			break;
+		case OPT_STALE_ANSWER_TIMEOUT:
+			if (parse_u32("stale-answer-timeout", optarg, 0, 120000, &o->stale_answer_timeout_ms,
+			              err))
 				return AEGIS_OPTIONS_EXIT_USAGE;
 			break;
 		case OPT_DNSSEC_VALIDATE: o->dnssec_validate = true; break; /* dnssec */

@@ -57,9 +57,10 @@ struct aegis_proxy_options {
 	uint32_t cache_size;    /* positive entries; 0 = default */
 	uint32_t cache_max_ttl; /* 0 = default */
 	uint32_t cache_min_ttl;
-	uint32_t serve_stale;          /* seconds; 0 = off */
-	bool dnssec_validate;          /* dnssec: --dnssec-validate (docs/security.md) */
-	const char *trust_anchors[16]; /* dnssec: --trust-anchor FILE (repeatable) */
+	uint32_t serve_stale;             /* seconds; 0 = off */
+	uint32_t stale_answer_timeout_ms; /* RFC 8767 client-response timer with serve_stale; 0 = off */
+	bool dnssec_validate;             /* dnssec: --dnssec-validate (docs/security.md) */
+	const char *trust_anchors[16];    /* dnssec: --trust-anchor FILE (repeatable) */
 	size_t n_trust_anchors;
 	const char *cert_dir;
 	enum aegis_log_level log_level;

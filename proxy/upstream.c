@@ -298,6 +298,11 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 			;
 	if (t != NULL) {
 		up->st.dedup_hits++;
+		/* its client-response timer has fired: what its waiters got, this one gets now */
+		if (t->stale_fired && aegis_upstream_txn_finish_stale(t, w)) {
+			up->st.stale_timeouts++;
+			return 0;
+		}
 	} else {
 		t = aegis_upstream_txn_new(up, &key, h, query, len);
 		if (t == NULL) {
@@ -325,13 +330,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 static void cancel_waiter(struct aegis_upstream *up, struct waiter *w)
 {
 	if (w->txn != NULL) {
-		struct txn *t = w->txn;
-		if (w->prev)
-			w->prev->next = w->next;
-		else
-			t->waiters = w->next;
-		if (w->next)
-			w->next->prev = w->prev;
+		aegis_upstream_txn_waiter_unlink(w->txn, w);
 	} else {
 		aegis_upstream_txn_done_unlink(up, w);
 	}

@@ -54,6 +54,10 @@ struct aegis_upstream_opts {
 	uint32_t backoff_ms;     /* a down server is skipped this long, then probed, default 5000 */
 	uint32_t rounds;         /* passes over the group's servers before giving up, default 3 */
 	uint32_t so_mark;        /* SO_MARK on every upstream socket; 0 = none (needs CAP_NET_ADMIN) */
+	/* RFC 8767's client-response timer: a query still waiting for upstream this long gets the cache's
+	 * expired answer if it has one (the upstream query goes on and refreshes the cache); 0 = off (the
+	 * default: stale data only once upstream has failed). Needs a cache with stale_max set. */
+	uint32_t stale_answer_timeout_ms;
 	bool tcp_fallback; /* retry over TCP when a UDP answer is truncated and a waiter came over TCP */
 	bool udp_first;    /* send TCP clients' queries over UDP first (retry over TCP on TC) instead of
 	                    * the default "same transport the client used" */
@@ -151,6 +155,7 @@ struct aegis_upstream_stats {
 	uint64_t queries;          /* resolve() calls accepted */
 	uint64_t cache_answers;    /* answered from the cache (resolve and answer_cached) */
 	uint64_t stale_answers;    /* of which stale (RFC 8767) */
+	uint64_t stale_timeouts;   /* of those, answered when the client-response timer fired */
 	uint64_t dedup_hits;       /* waiters that joined an upstream query already in flight */
 	uint64_t upstream_queries; /* upstream transactions started (one per dedup group) */
 	uint64_t prefetches;

@@ -106,7 +106,9 @@ struct txn {
 	unsigned group;
 	unsigned cursor; /* positions tried: server = cursor % n, round = cursor / n */
 	uint8_t rcode_failed[AEGIS_UPSTREAM_MAX_SERVERS];
-	double deadline; /* ev_now seconds */
+	double deadline;  /* ev_now seconds */
+	double stale_at;  /* client-response timer (ev_now seconds); 0 = off or already fired */
+	bool stale_fired; /* waiters that join now get the stale answer at once when there is one */
 	ev_timer timer;
 	struct attempt att[MAX_ATTEMPTS];
 	struct waiter *waiters;
@@ -254,6 +256,11 @@ void aegis_upstream_txn_finish_later(struct aegis_upstream *up, struct waiter *w
 
 /* As aegis_upstream_txn_finish_later() with a SERVFAIL (counted). */
 void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w);
+/* w (not on any list) gets the cache's answer for t's key, expired ones included, if there is one:
+ * true when delivery is queued. */
+bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w);
+/* Takes w off its transaction's waiter list. */
+void aegis_upstream_txn_waiter_unlink(struct txn *t, struct waiter *w);
 
 /* Removes w from up's list of finished waiters. */
 void aegis_upstream_txn_done_unlink(struct aegis_upstream *up, struct waiter *w);

@@ -182,16 +182,40 @@ void aegis_upstream_txn_apply_ad(const struct aegis_upstream *up, uint8_t *msg, 
 		msg[3] &= (uint8_t)~0x20u;
 }
 
+void aegis_upstream_txn_waiter_unlink(struct txn *t, struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		t->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+}
+
 /* Takes the first waiter off t's list (NULL when none is left). */
 static struct waiter *pop_waiter(struct txn *t)
 {
 	struct waiter *w = t->waiters;
-	if (w != NULL) {
-		t->waiters = w->next;
-		if (t->waiters)
-			t->waiters->prev = NULL;
-	}
+	if (w != NULL)
+		aegis_upstream_txn_waiter_unlink(t, w);
 	return w;
+}
+
+bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w)
+{
+	struct aegis_upstream *up = t->up;
+	size_t n;
+	unsigned fl;
+	if (up->cache == NULL || (t->key.flags & AEGIS_CACHE_KEY_NOCACHE) ||
+	    aegis_cache_lookup(up->cache, w->q, w->qlen, &t->key, now_ms(up), true, up->obuf,
+	                       AEGIS_DNS_TCP_MAX, &n, &fl) != 0)
+		return false;
+	up->st.stale_answers += (fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
+	up->st.cache_answers++;
+	aegis_upstream_txn_apply_ad(up, up->obuf, n, w->q, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
+	aegis_upstream_txn_finish_later(up, w, up->obuf, n);
+	return true;
 }
 
 /* Every waiter gets SERVFAIL, or a stale answer when the cache has one (RFC 8767: stale data beats no
@@ -201,23 +225,34 @@ static void txn_fail(struct txn *t)
 	struct aegis_upstream *up = t->up;
 	t->finishing = true;
 	txn_unhash(t);
-	for (struct waiter *w; (w = pop_waiter(t)) != NULL;) {
-		if (up->cache != NULL && !(t->key.flags & AEGIS_CACHE_KEY_NOCACHE)) {
-			size_t n;
-			unsigned fl;
-			if (aegis_cache_lookup(up->cache, w->q, w->qlen, &t->key, now_ms(up), true, up->obuf,
-			                       AEGIS_DNS_TCP_MAX, &n, &fl) == 0) {
-				up->st.stale_answers += (fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
-				up->st.cache_answers++;
-				aegis_upstream_txn_apply_ad(up, up->obuf, n, w->q, w->do_bit,
-				                            (fl & AEGIS_CACHE_F_SECURE) != 0);
-				aegis_upstream_txn_finish_later(up, w, up->obuf, n);
-				continue;
-			}
-		}
-		aegis_upstream_txn_finish_servfail(up, w);
-	}
+	for (struct waiter *w; (w = pop_waiter(t)) != NULL;)
+		if (!aegis_upstream_txn_finish_stale(t, w))
+			aegis_upstream_txn_finish_servfail(up, w);
 	aegis_upstream_txn_free(t);
+}
+
+/* The client-response timer fired (RFC 8767 section 5): every waiter the cache has an expired answer for
+ * gets it now; the others, and the upstream query, go on. */
+static void txn_stale_timeout(struct txn *t)
+{
+	t->stale_at = 0;
+	t->stale_fired = true;
+	struct waiter *w = t->waiters;
+	while (w != NULL) {
+		struct waiter *next = w->next;
+		aegis_upstream_txn_waiter_unlink(t, w);
+		if (!aegis_upstream_txn_finish_stale(t, w)) {
+			/* back at the head: the list's order does not matter */
+			w->next = t->waiters;
+			if (t->waiters)
+				t->waiters->prev = w;
+			t->waiters = w;
+			w->txn = t;
+		} else {
+			t->up->st.stale_timeouts++;
+		}
+		w = next;
+	}
 }
 
 /* dnssec: every waiter gets SERVFAIL now (a bogus answer: never stale data, never the cache). */
@@ -246,12 +281,10 @@ static void txn_deliver(struct txn *t, const uint8_t *msg, size_t len, int statu
 		/* What the clients of this key may see (RRSIGs only with DO, OPT only with EDNS), in a buffer
 		 * of our own: a waiter's callback can finish another validation, which delivers too. */
 		int n = AEGIS_EPARSE;
-		if (status != AEGIS_DNSSEC_BOGUS && (own = malloc(AEGIS_DNS_TCP_MAX)) != NULL)
+		if (status != AEGIS_DNSSEC_BOGUS)
 			n = aegis_dnssec_msg_strip(msg, len, (t->key.flags & AEGIS_CACHE_KEY_EDNS) != 0,
-			                           (t->key.flags & AEGIS_CACHE_KEY_DO) != 0, own,
-			                           AEGIS_DNS_TCP_MAX);
+			                           (t->key.flags & AEGIS_CACHE_KEY_DO) != 0, &own);
 		if (n < 0) {
-			free(own);
 			txn_servfail_now(t);
 			return;
 		}
@@ -332,6 +365,8 @@ void aegis_upstream_txn_arm_timer(struct txn *t)
 {
 	struct aegis_upstream *up = t->up;
 	double now = ev_now(up->loop), at = t->deadline;
+	if (t->stale_at > 0 && t->stale_at < at)
+		at = t->stale_at;
 	for (int i = 0; i < MAX_ATTEMPTS; i++) {
 		const struct attempt *a = &t->att[i];
 		double due = a->sent_at + up->o.try_timeout_ms / 1000.0;
@@ -382,6 +417,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 		txn_fail(t); /* dnssec: a validation still waiting for its fetches is cancelled */
 		return;
 	}
+	if (t->stale_at > 0 && now >= t->stale_at)
+		txn_stale_timeout(t);
 	if (t->validating) {
 		aegis_upstream_txn_arm_timer(t);
 		return;
@@ -430,6 +467,8 @@ struct txn *aegis_upstream_txn_new(struct aegis_upstream *up, const struct aegis
 	t->hash = h;
 	t->group = aegis_upstream_server_group(up, key->lname, key->len);
 	t->deadline = ev_now(up->loop) + up->o.deadline_ms / 1000.0;
+	if (up->o.stale_answer_timeout_ms > 0 && up->cache != NULL && !(key->flags & AEGIS_CACHE_KEY_NOCACHE))
+		t->stale_at = ev_now(up->loop) + up->o.stale_answer_timeout_ms / 1000.0;
 	for (int i = 0; i < MAX_ATTEMPTS; i++)
 		t->att[i].fd = -1;
 	ev_timer_init(&t->timer, timer_cb, 0., 0.);

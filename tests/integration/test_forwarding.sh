@@ -119,6 +119,36 @@ for f in "$AEGIS_TMP"/flags*; do
 	fi
 done
 
+# The client-response timer (RFC 8767 section 5): the upstream is up but silent. Without the timer the
+# expired entry would wait for the 2.5 s try timeout and dig (+time=2) would give up; with it the stale
+# answer comes after 300 ms, and the upstream query goes on and refreshes the cache once the peer answers.
+UP4=$(free_port)
+echo normal >"$AEGIS_TMP/mode4"
+start_bg peer4 python3 "$AEGIS_SRC_DIR/tests/lib/dnspeer.py" --port "$UP4" --zone "$AEGIS_TMP/zone1.json" \
+	--mode-file "$AEGIS_TMP/mode4" --lifetime 300
+wait_dns "$UP4" www.example.test || fail "peer4 did not start"
+P=$(free_port)
+PA=$(free_port)
+start_bg proxy-timer "$AEGIS_BIN/aegis-proxy" --config "$AEGIS_SRC_DIR/examples/mesh" --resolv-conf /dev/null \
+	--dns-listen "127.0.0.1:$P" --admin "127.0.0.1:$PA" --upstream "127.0.0.1:$UP4" \
+	--upstream-timeout 2500 --upstream-deadline 6000 --cache-max-ttl 1 --serve-stale 600 --stale-answer-timeout 300
+wait_dns "$P" reviews.default.svc.cluster.local || fail "timer proxy did not start"
+dig @127.0.0.1 -p "$P" +short www.example.test A >/dev/null
+sleep 1.5
+echo drop >"$AEGIS_TMP/mode4"
+A=$(dig @127.0.0.1 -p "$P" +tries=1 +time=2 +noall +answer www.example.test A | awk '{print $2, $5}')
+expect_eq "stale-answer-timeout: a silent upstream's expired entry answered stale (TTL 30)" "$A" "30 192.0.2.80"
+expect_match "stale-answer-timeout: counted" \
+	"$(curl -s --max-time 3 "http://127.0.0.1:$PA/stats/prometheus" | awk '$1 == "aegis_upstream_stale_timeouts_total" {print $2}')" '^[1-9]'
+echo normal >"$AEGIS_TMP/mode4"
+ok=0
+for _ in $(seq 40); do # the retry after the 2.5 s try timeout refreshes the entry: TTL 1 or 0, not 30
+	ttl=$(dig @127.0.0.1 -p "$P" +tries=1 +time=2 +noall +answer www.example.test A | awk '{print $2}')
+	[ "$ttl" = 0 ] || [ "$ttl" = 1 ] && { ok=1; break; }
+	sleep 0.25
+done
+expect_eq "stale-answer-timeout: the upstream query went on and refreshed the cache" "$ok" "1"
+
 # ---- a forwarding loop: the proxy is its own upstream ----
 # Its query comes back to its own listener from the port it was sent from, which is how a loop is told
 # apart from a client that happens to use the same ID (docs/forwarding.md): SERVFAIL at once, counted.

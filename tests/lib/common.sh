@@ -23,20 +23,37 @@ aegis_cleanup() {
 	for pid in "${AEGIS_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	[ -f "$AEGIS_TMP/ports" ] && xargs -r rmdir 2>/dev/null <"$AEGIS_TMP/ports"
 	rm -rf "$AEGIS_TMP"
 	exit $rc
 }
 trap aegis_cleanup EXIT INT TERM
 
-# A TCP+UDP port free on 127.0.0.1 now (the kernel's choice, so parallel tests do not collide).
+# A TCP+UDP port free on 127.0.0.1 now (the kernel's choice), and claimed: the kernel may hand the same
+# released port out again (one CI run gave a test's admin port to its next proxy's DNS listener), so
+# every port handed out is claimed as /tmp/aegis-ports/PORT (mkdir is atomic, so parallel tests do
+# not share one either) and released when the test ends. Claims older than an hour are stale.
+AEGIS_PORT_CLAIMS=/tmp/aegis-ports
 free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(50):
+	python3 - "$AEGIS_PORT_CLAIMS" "$AEGIS_TMP/ports" <<'PY'
+import os, socket, sys, time
+claims, mine = sys.argv[1], sys.argv[2]
+os.makedirs(claims, mode=0o777, exist_ok=True)
+for _ in range(200):
     t = socket.socket(); t.bind(('127.0.0.1', 0)); port = t.getsockname()[1]
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        u.bind(('127.0.0.1', port)); print(port); break
+        u.bind(('127.0.0.1', port))
+        path = os.path.join(claims, str(port))
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if time.time() - os.stat(path).st_mtime < 3600:
+                continue
+        with open(mine, "a") as f:
+            f.write(path + "\n")
+        print(port)
+        break
     except OSError:
         pass
     finally:

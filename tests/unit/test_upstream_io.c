@@ -576,6 +576,24 @@ static void test_health_backoff_recovery(void **state)
 	fwd_close(&f);
 }
 
+/* Opens f with o and a cache that caps TTLs at 1 s and serves expired entries for 60 s, has peer A answer
+ * name (query ID 1) once, waits until the entry has expired, and makes peer A silent. */
+static void open_expired(struct fwd *f, struct aegis_upstream_opts *o, const char *name)
+{
+	struct aegis_cache_opts co;
+	aegis_cache_opts_default(&co);
+	co.max_ttl = 1;
+	co.stale_max = 60;
+	peer_mode(&peer_a, "normal");
+	fwd_open(f, o, &co);
+	struct result r = {0};
+	assert_int_equal(ask(f, 1, name, 1, false, &r), 0);
+	run_until(&r.got, 1, 3);
+	assert_int_equal(rcode(&r), 0);
+	run_for(1.1);
+	peer_mode(&peer_a, "drop");
+}
+
 static void test_serve_stale(void **state)
 {
 	struct fwd f;
@@ -583,19 +601,8 @@ static void test_serve_stale(void **state)
 	opts_a(&f, &o);
 	o.try_timeout_ms = 100;
 	o.deadline_ms = 300;
-	struct aegis_cache_opts co;
-	aegis_cache_opts_default(&co);
-	co.max_ttl = 1;
-	co.stale_max = 60;
-	peer_mode(&peer_a, "normal");
-	fwd_open(&f, &o, &co);
+	open_expired(&f, &o, "stale.example.test");
 	struct result r = {0};
-	assert_int_equal(ask(&f, 1, "stale.example.test", 1, false, &r), 0);
-	run_until(&r.got, 1, 3);
-	assert_int_equal(rcode(&r), 0);
-	run_for(1.1);
-	peer_mode(&peer_a, "drop");
-	memset(&r, 0, sizeof(r));
 	assert_int_equal(ask(&f, 2, "stale.example.test", 1, false, &r), 0);
 	run_until(&r.got, 1, 3);
 	assert_int_equal(rcode(&r), 0);
@@ -611,14 +618,7 @@ static void test_serve_stale(void **state)
 	o.max_concurrent = 1;
 	o.try_timeout_ms = 1000;
 	o.deadline_ms = 2000;
-	peer_mode(&peer_a, "normal");
-	fwd_open(&f, &o, &co);
-	memset(&r, 0, sizeof(r));
-	assert_int_equal(ask(&f, 3, "stale.example.test", 1, false, &r), 0);
-	run_until(&r.got, 1, 3);
-	assert_int_equal(rcode(&r), 0);
-	run_for(1.1);
-	peer_mode(&peer_a, "drop");
+	open_expired(&f, &o, "stale.example.test");
 	struct result hold = {0};
 	assert_int_equal(ask(&f, 4, "other.example.test", 1, false, &hold), 0); /* waits for the peer */
 	memset(&r, 0, sizeof(r));
@@ -634,6 +634,56 @@ static void test_serve_stale(void **state)
 	assert_true(st.overload >= 2);
 	fwd_close(&f);
 	peer_mode(&peer_a, "normal");
+}
+
+/* RFC 8767's client-response timer: a query upstream has not answered within stale_answer_timeout_ms
+ * gets the expired entry, a query that joins it later gets it at once, the upstream query goes on and
+ * refreshes the cache, and a name with nothing stale keeps waiting. */
+static void test_stale_answer_timeout(void **state)
+{
+	struct fwd f;
+	struct aegis_upstream_opts o;
+	opts_a(&f, &o);
+	o.try_timeout_ms = 1000;
+	o.deadline_ms = 2500;
+	o.stale_answer_timeout_ms = 100;
+	open_expired(&f, &o, "timer.example.test");
+	long seen = peer_count(&peer_a, "timer.example.test/A");
+	struct result r = {0}, none = {0};
+	assert_int_equal(ask(&f, 2, "timer.example.test", 1, false, &r), 0);
+	assert_int_equal(ask(&f, 3, "nostale.example.test", 1, false, &none), 0);
+	run_until(&r.got, 1, 3);
+	assert_int_equal(rcode(&r), 0);
+	assert_int_equal(tm_get16(r.msg), 2);
+	assert_int_equal(tm_get32(r.msg + tm_ttl_off(r.msg, r.len, 0)), 30); /* the stale TTL */
+	struct aegis_upstream_stats st;
+	aegis_upstream_get_stats(f.up, &st);
+	assert_int_equal(st.stale_timeouts, 1);
+	assert_int_equal(st.servfails, 0);
+	assert_int_equal(none.got, 0); /* nothing stale: still waiting for upstream */
+	/* the upstream query went out and is still in flight: a query that joins it is answered at once */
+	assert_int_equal(peer_count_wait(&peer_a, "timer.example.test/A", seen + 1, 1), seen + 1);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ask(&f, 4, "timer.example.test", 1, false, &r), 0);
+	aegis_upstream_get_stats(f.up, &st);
+	assert_int_equal(st.stale_timeouts, 2);
+	assert_int_equal(st.dedup_hits, 1);
+	run_until(&r.got, 1, 1);
+	assert_int_equal(tm_get16(r.msg), 4);
+	/* upstream answers the retry: the cache holds a fresh entry again (TTL 1, not the stale 30) */
+	peer_mode(&peer_a, "normal");
+	run_until(&none.got, 1, 3);
+	assert_int_equal(rcode(&none), 0);
+	run_for(0.1);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ask(&f, 5, "timer.example.test", 1, false, &r), 0);
+	run_until(&r.got, 1, 3);
+	assert_int_equal(rcode(&r), 0);
+	assert_true(tm_get32(r.msg + tm_ttl_off(r.msg, r.len, 0)) <= 1);
+	aegis_upstream_get_stats(f.up, &st);
+	assert_int_equal(st.stale_timeouts, 2);
+	assert_int_equal(st.servfails, 0);
+	fwd_close(&f);
 }
 
 /* A fake upstream driven by the test: it sees the forwarded query, feeds it back (a loop), and answers
@@ -815,6 +865,7 @@ int main(void)
 	        cmocka_unit_test(test_stub_zone_routing),
 	        cmocka_unit_test(test_health_backoff_recovery),
 	        cmocka_unit_test(test_serve_stale),
+	        cmocka_unit_test(test_stale_answer_timeout),
 	        cmocka_unit_test(test_loop_and_spoofing),
 	        cmocka_unit_test(test_cancel_and_limit),
 	        cmocka_unit_test(test_parallel_mode),
