@@ -21,6 +21,11 @@ struct hstream {
 	bool eof;          /* the application half-closed: END_STREAM once buf is empty */
 	bool deferred;     /* the data provider is waiting for bytes */
 	bool established;  /* 200 sent or received: DATA may flow */
+	/* server: bytes (and END_STREAM) the client sent before our 200, handed over with it; bounded by
+	 * the stream window, since they are not consumed until the application takes them */
+	uint8_t *early;
+	size_t early_len, early_cap;
+	bool early_eof;
 	bool have_method_connect;
 	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
 	int status;
@@ -72,6 +77,7 @@ static void stream_free(struct aegis_hbone *h, struct hstream *st)
 		st->next->prev = st->prev;
 	h->n_streams--;
 	free(st->buf);
+	free(st->early);
 	free(st);
 }
 
@@ -196,8 +202,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 			(void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
 	}
 	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
-	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->established && h->cbs.on_eof)
-		h->cbs.on_eof(h->user, st->id, st->user);
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+		if (st->established && h->cbs.on_eof)
+			h->cbs.on_eof(h->user, st->id, st->user);
+		else if (!st->established && h->server)
+			st->early_eof = true; /* told with the 200 */
+	}
 	return 0;
 }
 
@@ -207,8 +217,31 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	struct aegis_hbone *h = user;
 	struct hstream *st = nghttp2_session_get_stream_user_data(s, id);
 	(void)flags;
+	if (st != NULL && !st->established && h->server && h->cbs.on_data != NULL) {
+		/* An optimistic client's first bytes, before our 200: kept for the application (doubling,
+		 * so that a window's worth in small frames is not copied over and over). */
+		size_t need = st->early_len + len;
+		if (need > st->early_cap) {
+			size_t cap = st->early_cap ? st->early_cap * 2 : 16u << 10;
+			while (cap < need)
+				cap *= 2;
+			if (cap > AEGIS_HBONE_STREAM_WINDOW)
+				cap = AEGIS_HBONE_STREAM_WINDOW;
+			uint8_t *nb = need <= cap ? realloc(st->early, cap) : NULL;
+			if (nb == NULL) {
+				(void)nghttp2_session_consume(s, id, len);
+				return nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id,
+				                                 NGHTTP2_INTERNAL_ERROR);
+			}
+			st->early = nb;
+			st->early_cap = cap;
+		}
+		memcpy(st->early + st->early_len, data, len);
+		st->early_len = need;
+		return 0;
+	}
 	if (st == NULL || !st->established || h->cbs.on_data == NULL) {
-		/* Bytes before the 200 (or for a stream we dropped): nobody to give them to. */
+		/* A stream we dropped, or a response body before the 200: nobody to give bytes to. */
 		(void)nghttp2_session_consume(s, id, len);
 		return 0;
 	}
@@ -223,6 +256,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
 	if (st == NULL)
 		return 0;
 	nghttp2_session_set_stream_user_data(s, id, NULL);
+	if (st->early_len > 0) /* never handed over: the connection window comes back here */
+		(void)nghttp2_session_consume(s, id, st->early_len);
 	if (h->cbs.on_close)
 		h->cbs.on_close(h->user, id, error_code, st->user);
 	stream_free(h, st);
@@ -377,7 +412,30 @@ int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *str
 	if (st == NULL || !h->server || st->established || status < 100 || status > 599)
 		return AEGIS_EINVAL;
 	st->user = stream_user;
-	return answer(h, st, status);
+	int rc = answer(h, st, status);
+	if (rc != 0)
+		return rc;
+	if (status != 200) { /* the stream ends: the early bytes are nobody's */
+		if (st->early_len > 0)
+			(void)nghttp2_session_consume(h->s, id, st->early_len);
+		free(st->early);
+		st->early = NULL;
+		st->early_len = st->early_cap = 0;
+		return 0;
+	}
+	/* What the client sent before the 200 goes to the application now (the stream stays valid: it is
+	 * freed only from nghttp2's callbacks, which do not run here). */
+	if (st->early_len > 0 && h->cbs.on_data) {
+		uint8_t *e = st->early;
+		size_t n = st->early_len;
+		st->early = NULL;
+		st->early_len = st->early_cap = 0;
+		h->cbs.on_data(h->user, id, e, n, st->user);
+		free(e);
+	}
+	if (st->early_eof && h->cbs.on_eof)
+		h->cbs.on_eof(h->user, id, st->user);
+	return 0;
 }
 
 ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len)
@@ -439,7 +497,11 @@ void aegis_hbone_ping(struct aegis_hbone *h)
 
 void aegis_hbone_goaway(struct aegis_hbone *h)
 {
-	(void)nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
+	/* Not nghttp2_session_terminate_session(): that closes the session once the GOAWAY is out, with
+	 * the open streams. The last stream id is the peer's last one we have seen: those streams finish,
+	 * later ones are refused (REFUSED_STREAM: the peer may retry them elsewhere). */
+	(void)nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+	                            NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 size_t aegis_hbone_streams(const struct aegis_hbone *h)

@@ -77,7 +77,9 @@ bool aegis_hbone_alive(const struct aegis_hbone *h);
 int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, void *stream_user);
 
 /* Server: answers a request. 200 opens the tunnel (stream_user then goes to its callbacks); any other
- * status ends the stream. Returns 0 or AEGIS_EINVAL (no such stream). */
+ * status ends the stream. Bytes and END_STREAM the client sent before the 200 (an optimistic client)
+ * were kept, counted against the stream window: with a 200 they go to on_data and on_eof from inside
+ * this call. Returns 0 or AEGIS_EINVAL (no such stream). */
 int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *stream_user) AEGIS_WUR;
 
 /* Queues up to len bytes of the application's data on stream id; returns how many were taken, which is
@@ -94,7 +96,8 @@ void aegis_hbone_consume(struct aegis_hbone *h, int32_t id, size_t len);
 void aegis_hbone_reset(struct aegis_hbone *h, int32_t id);
 /* Sends a PING (keepalive); the answer fires on_ping_ack. */
 void aegis_hbone_ping(struct aegis_hbone *h);
-/* Sends GOAWAY: no new streams, existing ones finish. */
+/* Sends GOAWAY (graceful): the peer opens no new streams here; open ones, and the peer's streams up to the
+ * last one received, finish. */
 void aegis_hbone_goaway(struct aegis_hbone *h);
 /* Streams open now. */
 size_t aegis_hbone_streams(const struct aegis_hbone *h);

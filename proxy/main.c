@@ -77,14 +77,70 @@ struct proxy {
 	struct aegis_mesh_inbound *inbound;
 	struct aegis_mesh_hbone *hbone;
 	struct aegis_routes_opts routes_opts;
+	bool draining; /* SIGTERM came while mesh connections were open */
+	double drain_deadline;
+	ev_timer drain_timer;
 	/* end mesh */
 };
 
+/* mesh: application connections open now (relays, HBONE streams both ways, connections being set up). */
+static unsigned mesh_open(const struct proxy *p)
+{
+	struct aegis_mesh_outbound_stats st;
+	if (p->outbound == NULL)
+		return 0;
+	aegis_mesh_outbound_stats(p->outbound, &st);
+	return st.active;
+}
+
+static void drain_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+	unsigned n = mesh_open(p);
+	(void)revents;
+	if (n > 0 && ev_now(loop) < p->drain_deadline)
+		return;
+	if (n == 0)
+		AEGIS_LOG(AEGIS_LOG_INFO, "drained: shutting down");
+	else
+		AEGIS_LOG(AEGIS_LOG_WARN, "drain timeout: closing the mesh connections still open",
+		          LKV_I("open", n));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGTERM/SIGINT. With mesh connections open and --drain-timeout, a drain first (docs/mesh.md): not
+ * ready, GOAWAY to every HBONE peer, DNS still answered, until the connections have finished or the
+ * timeout; a second signal ends it at once. */
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	AEGIS_LOG(AEGIS_LOG_INFO, "shutting down", LKV_I("signal", w->signum));
-	ev_break(loop, EVBREAK_ALL);
+	struct proxy *p = w->data;
+	unsigned n = mesh_open(p);
 	(void)revents;
+	if (p->draining || p->opts.drain_ms == 0 || n == 0) {
+		AEGIS_LOG(AEGIS_LOG_INFO, "shutting down", LKV_I("signal", w->signum));
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	p->draining = true;
+	AEGIS_LOG(AEGIS_LOG_INFO, "draining: not ready, GOAWAY to peers, waiting for open mesh connections",
+	          LKV_I("signal", w->signum), LKV_I("open", n), LKV_I("timeout_ms", p->opts.drain_ms));
+	if (p->hbone != NULL)
+		aegis_mesh_hbone_drain(p->hbone);
+	p->drain_deadline = ev_now(loop) + p->opts.drain_ms / 1000.0;
+	ev_timer_init(&p->drain_timer, drain_tick, 0.1, 0.1);
+	p->drain_timer.data = p;
+	ev_timer_start(loop, &p->drain_timer);
+}
+
+/* Readiness: the table's (admin_sections.c), and not while draining. */
+static bool proxy_ready(void *user, char *why, size_t whylen)
+{
+	struct proxy *p = user;
+	if (p->draining) {
+		snprintf(why, whylen, "draining");
+		return false;
+	}
+	return aegis_admin_sections_ready(p->admin_sections, why, whylen);
 }
 
 /* The search list comes from the pod's resolv.conf (what its resolver will append), or, when that has
@@ -715,6 +771,7 @@ int main(int argc, char **argv)
 		                                             .cert_dir = p.opts.cert_dir};
 		if (p.outbound != NULL && aegis_admin_mesh_register(p.admin, &p.admin_mesh) != 0)
 			goto out;
+		aegis_admin_set_ready(p.admin, proxy_ready, &p);
 		AEGIS_LOG(AEGIS_LOG_INFO, "admin listening",
 		          LKV_S("addr", aegis_sockaddr_str(&p.opts.admin, abuf, sizeof(abuf))));
 		/* The status port: the kubelet's probes, from outside the pod, see readiness and liveness
@@ -723,7 +780,7 @@ int main(int argc, char **argv)
 			if (aegis_admin_new(p.loop, &p.opts.status_listen, &p.status) != 0)
 				goto out;
 			aegis_admin_set_status_only(p.status);
-			aegis_admin_set_ready(p.status, aegis_admin_sections_ready, p.admin_sections);
+			aegis_admin_set_ready(p.status, proxy_ready, &p);
 			AEGIS_LOG(
 			        AEGIS_LOG_INFO, "status listening",
 			        LKV_S("addr", aegis_sockaddr_str(&p.opts.status_listen, abuf, sizeof(abuf))));
@@ -743,6 +800,7 @@ int main(int argc, char **argv)
 
 	ev_signal_init(&p.sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&p.sigint, stop_cb, SIGINT);
+	p.sigterm.data = p.sigint.data = &p;
 	ev_signal_start(p.loop, &p.sigterm);
 	ev_signal_start(p.loop, &p.sigint);
 	AEGIS_LOG(AEGIS_LOG_INFO, "aegis-proxy ready", LKV_S("version", AEGIS_VERSION));

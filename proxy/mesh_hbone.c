@@ -600,6 +600,11 @@ static void conn_ready(struct hconn *c)
 	double tick = keepalive_s(hb) / 2;
 	ev_timer_set(&c->timer, tick, tick);
 	ev_timer_start(hb->loop, &c->timer);
+	if (c->server && hb->draining) { /* a peer that has not heard yet: its streams go elsewhere */
+		aegis_hbone_goaway(c->h);
+		c->draining = true;
+		aegis_mesh_hbone_conn_dirty(c);
+	}
 	/* Streams that waited for the handshake; a refused submit cannot happen on a new session. */
 	for (struct tun *t = c->tuns, *next; t != NULL; t = next) {
 		next = t->next;
@@ -885,6 +890,21 @@ void aegis_mesh_hbone_rotated(struct aegis_mesh_hbone *hb)
 	for (struct hconn *c = hb->conns; c != NULL; c = c->next)
 		if (!c->server)
 			c->draining = true;
+}
+
+void aegis_mesh_hbone_drain(struct aegis_mesh_hbone *hb)
+{
+	hb->draining = true;
+	for (struct hconn *c = hb->conns; c != NULL; c = c->next) {
+		if (c->dead || c->h == NULL || c->st != C_READY)
+			continue;
+		/* Peers' connections: GOAWAY, their open streams finish. Ours: no new streams on them (new
+		 * application connections during the drain get a fresh connection), and GOAWAY tells the peer
+		 * it will see none. Either closes on its keepalive tick once its last stream has. */
+		aegis_hbone_goaway(c->h);
+		c->draining = true;
+		aegis_mesh_hbone_conn_dirty(c);
+	}
 }
 
 void aegis_mesh_hbone_stats(const struct aegis_mesh_hbone *hb, struct aegis_mesh_hbone_stats *out)

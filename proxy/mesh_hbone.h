@@ -129,6 +129,10 @@ void aegis_mesh_hbone_foreach(const struct aegis_mesh_hbone *hb,
 void aegis_mesh_hbone_rotated(struct aegis_mesh_hbone *hb);
 
 void aegis_mesh_hbone_stats(const struct aegis_mesh_hbone *hb, struct aegis_mesh_hbone_stats *out);
+/* Shutdown drain (SIGTERM, docs/mesh.md): GOAWAY on every connection, now and on peers' connections
+ * accepted from here on, so that peers open no new streams here while open ones finish. Outbound
+ * application connections still get streams, on fresh connections. */
+void aegis_mesh_hbone_drain(struct aegis_mesh_hbone *hb);
 
 /* The HBONE authority of an address and port: "10.0.0.1:9080", "[2001:db8::1]:9080". 0 or AEGIS_ESPACE. */
 int aegis_mesh_hbone_authority(const struct aegis_routes_addr *a, char *buf, size_t len) AEGIS_WUR;

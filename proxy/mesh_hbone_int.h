@@ -102,6 +102,7 @@ struct aegis_mesh_hbone {
 	size_t n_locals;
 	double locals_at;
 	struct aegis_mesh_hbone_stats stats;
+	bool draining; /* aegis_mesh_hbone_drain(): peers' connections get GOAWAY as they come */
 };
 
 /* ---- streams (mesh_hbone.c) ---- */

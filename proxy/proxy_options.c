@@ -88,6 +88,9 @@ static const char usage[] =
         "  --workload-label K=V     this pod's labels (VirtualService sourceLabels; repeatable)\n"
         "  --mesh-connect-timeout MS  endpoint connect timeout without a DestinationRule (default 1000)\n"
         "  --mesh-idle-timeout MS   close relays idle this long (default 3600000)\n"
+        "  --drain-timeout MS       on SIGTERM, GOAWAY to peers and wait up to MS for open mesh\n"
+        "                           connections to finish, DNS still answered (default 5000;\n"
+        "                           0 = exit at once; a second signal exits at once)\n"
         "\n"
         "Other:\n"
         "  --admin ADDR:PORT        admin endpoint (default 127.0.0.1:15000)\n"
@@ -161,6 +164,7 @@ enum {
 	OPT_WORKLOAD_LABEL,
 	OPT_MESH_CONNECT_TIMEOUT,
 	OPT_MESH_IDLE_TIMEOUT,
+	OPT_DRAIN_TIMEOUT,
 	OPT_MESH_TRANSPORT,
 	OPT_HBONE_PORT,
 	OPT_HBONE_KEEPALIVE,
@@ -225,6 +229,7 @@ static const struct option long_opts[] = {
         {"workload-label", required_argument, NULL, OPT_WORKLOAD_LABEL},
         {"mesh-connect-timeout", required_argument, NULL, OPT_MESH_CONNECT_TIMEOUT},
         {"mesh-idle-timeout", required_argument, NULL, OPT_MESH_IDLE_TIMEOUT},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
         {"mesh-transport", required_argument, NULL, OPT_MESH_TRANSPORT},
         {"hbone-port", required_argument, NULL, OPT_HBONE_PORT},
         {"hbone-keepalive", required_argument, NULL, OPT_HBONE_KEEPALIVE},
@@ -347,6 +352,7 @@ static int parse_mesh_opt(int c, const char *arg, struct aegis_proxy_options *o,
 		return parse_u32("mesh-connect-timeout", arg, 1, 600000, &o->mesh_connect_timeout_ms, err);
 	case OPT_MESH_IDLE_TIMEOUT:
 		return parse_u32("mesh-idle-timeout", arg, 1, 86400000, &o->mesh_idle_timeout_ms, err);
+	case OPT_DRAIN_TIMEOUT: return parse_u32("drain-timeout", arg, 0, 3600000, &o->drain_ms, err);
 	case OPT_MESH_TRANSPORT:
 		if (strcmp(arg, "hbone") != 0 && strcmp(arg, "direct") != 0) {
 			fprintf(err, "aegis-proxy: bad --mesh-transport '%s' (want hbone or direct)\n", arg);
@@ -435,6 +441,7 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	o->cluster = "";
 	o->rrl_slip = 2;                   /* policy: BIND's and Knot's default */
 	o->stale_answer_timeout_ms = 1800; /* policy: RFC 8767 section 5's suggestion */
+	o->drain_ms = 5000;                /* policy: Istio's default terminationDrainDuration */
 	o->query_log_sample = 1.0;         /* policy: an audit log logs everything unless told otherwise */
 	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
 		return AEGIS_OPTIONS_EXIT_USAGE;

@@ -95,8 +95,9 @@ struct aegis_proxy_options {
 	size_t n_workload_labels;
 	uint32_t mesh_connect_timeout_ms;
 	uint32_t mesh_idle_timeout_ms;
-	bool mesh_direct;            /* --mesh-transport direct: legacy mTLS to <endpoint>:<port>, no HBONE */
-	uint16_t hbone_port;         /* --hbone-port: where peers' HBONE listeners are (15008) */
+	uint32_t drain_ms;   /* SIGTERM with mesh traffic open: wait this long for it to finish; 0 = exit */
+	bool mesh_direct;    /* --mesh-transport direct: legacy mTLS to <endpoint>:<port>, no HBONE */
+	uint16_t hbone_port; /* --hbone-port: where peers' HBONE listeners are (15008) */
 	uint32_t hbone_keepalive_ms; /* --hbone-keepalive */
 	uint32_t hbone_pool_idle_ms; /* --hbone-pool-idle */
 	                             /* end mesh */

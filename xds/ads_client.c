@@ -93,36 +93,6 @@ static int res_cmp(const void *a, const void *b)
 	              ((const struct aegis_xds_resource *)b)->name);
 }
 
-static int set_push(struct aegis_xds_resource_set *s, const char *name, const char *version,
-                    const uint8_t *body, size_t len)
-{
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 16;
-		struct aegis_xds_resource *it = realloc(s->items, nc * sizeof(*it));
-		if (it == NULL)
-			return AEGIS_ENOMEM;
-		s->items = it;
-		s->cap = nc;
-	}
-	struct aegis_xds_resource *r = &s->items[s->n];
-	r->name = strdup(name);
-	/* memory: state-of-the-world resources have no version; NULL instead of a 32-byte "" each (the
-	 * held set is kept for life: bench/README.md, "Memory"). */
-	r->version = version != NULL && version[0] ? strdup(version) : NULL;
-	r->body = malloc(len ? len : 1);
-	r->len = len;
-	if (r->name == NULL || (r->version == NULL && version != NULL && version[0]) || r->body == NULL) {
-		free(r->name);
-		free(r->version);
-		free(r->body);
-		return AEGIS_ENOMEM;
-	}
-	if (len)
-		memcpy(r->body, body, len);
-	s->n++;
-	return 0;
-}
-
 /* Decodes every held resource (with trial standing in for type t) into one config. */
 static int build_config(struct aegis_ads_client *c, int t, const struct aegis_xds_resource_set *trial,
                         struct aegis_config **out, struct aegis_diag *diag)
@@ -299,7 +269,7 @@ static void handle_sotw(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		                      r->resources[i]->value.len, r->type_url, name, sizeof(name), &body,
 		                      &blen, &diag);
 		if (rc == 0)
-			rc = set_push(&trial, name, "", body, blen);
+			rc = aegis_xds_resource_set_push(&trial, name, "", body, blen);
 	}
 	if (rc == 0)
 		rc = apply(c, t, &trial, &diag);
@@ -325,6 +295,11 @@ out:
 	envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
 }
 
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 {
 	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r =
@@ -341,19 +316,27 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 	}
 	struct aegis_xds_resource_set trial = {0};
 	struct aegis_ads_rv *added = calloc(r->n_resources ? r->n_resources : 1, sizeof(*added));
+	/* The names this response removes or replaces, sorted: an old resource is looked up in them in
+	 * O(log k), so a large delta onto a large set (a reconnect) is not quadratic. */
+	size_t n_gone = r->n_removed_resources + r->n_resources;
+	char **gone = malloc((n_gone ? n_gone : 1) * sizeof(*gone));
 	struct aegis_diag diag = {0};
-	int rc = added ? 0 : AEGIS_ENOMEM;
+	int rc = added && gone ? 0 : AEGIS_ENOMEM;
+	if (rc == 0) {
+		for (size_t k = 0; k < r->n_removed_resources; k++)
+			gone[k] = r->removed_resources[k];
+		for (size_t k = 0; k < r->n_resources; k++)
+			gone[r->n_removed_resources + k] = r->resources[k]->name;
+		qsort(gone, n_gone, sizeof(*gone), str_ptr_cmp);
+	}
 	const struct aegis_xds_resource_set *old = &c->have[t];
 	/* Old resources that are neither removed nor replaced stay. */
 	for (size_t i = 0; i < old->n && rc == 0; i++) {
-		bool drop = false;
-		for (size_t k = 0; k < r->n_removed_resources && !drop; k++)
-			drop = strcmp(r->removed_resources[k], old->items[i].name) == 0;
-		for (size_t k = 0; k < r->n_resources && !drop; k++)
-			drop = strcmp(r->resources[k]->name, old->items[i].name) == 0;
+		const char *key = old->items[i].name;
+		bool drop = bsearch(&key, gone, n_gone, sizeof(*gone), str_ptr_cmp) != NULL;
 		if (!drop)
-			rc = set_push(&trial, old->items[i].name, old->items[i].version, old->items[i].body,
-			              old->items[i].len);
+			rc = aegis_xds_resource_set_push(&trial, old->items[i].name, old->items[i].version,
+			                                 old->items[i].body, old->items[i].len);
 	}
 	for (size_t i = 0; i < r->n_resources && rc == 0; i++) {
 		const Envoy__Service__Discovery__V3__Resource *res = r->resources[i];
@@ -371,7 +354,7 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		                      res->resource->value.len, r->type_url, inner, sizeof(inner), &body,
 		                      &blen, &diag);
 		if (rc == 0)
-			rc = set_push(&trial, res->name, res->version, body, blen);
+			rc = aegis_xds_resource_set_push(&trial, res->name, res->version, body, blen);
 	}
 	if (rc == 0)
 		rc = apply(c, t, &trial, &diag);
@@ -396,6 +379,7 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 	status_update(c, t, c->have[t].n);
 	aegis_xds_resource_set_free(&trial);
 	free(added);
+	free(gone);
 out_free:
 	envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r, NULL);
 }

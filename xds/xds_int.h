@@ -93,10 +93,12 @@ int aegis_xds_builder_finish(struct aegis_xds_builder *b, struct aegis_config **
 /* Releases a builder that will not be finished. */
 void aegis_xds_builder_abort(struct aegis_xds_builder *b);
 
-/* One encoded resource. name, version and body are malloc'd and owned by the set. */
+/* One encoded resource, in one malloc'd block that name points to (memory: the ADS client holds every
+ * accepted resource for life, and three allocations each cost about 50 bytes more; bench/README.md
+ * "Memory"): the name, the version, the body. Owned by its set; free(name) frees it. */
 struct aegis_xds_resource {
 	char *name;
-	char *version; /* hash of the body: equal bodies have equal versions */
+	char *version; /* hash of the body: equal bodies have equal versions; NULL when there is none */
 	uint8_t *body; /* packed message of the type (not an Any) */
 	size_t len;
 };
@@ -142,6 +144,11 @@ int aegis_xds_encode_cla_clusters(const char *cluster_name, const struct aegis_w
 /* Wraps body into an Envoy Resource (name, version, Any of type_url) for SotW; *out is malloc'd. */
 int aegis_xds_wrap(const char *type_url, const struct aegis_xds_resource *r, uint8_t **out,
                    size_t *len) AEGIS_WUR;
+
+/* Appends a copy of (name, version, body) to s (version NULL or "" = none), unsorted. Returns 0 or
+ * AEGIS_ENOMEM (s unchanged). */
+int aegis_xds_resource_set_push(struct aegis_xds_resource_set *s, const char *name, const char *version,
+                                const uint8_t *body, size_t len) AEGIS_WUR;
 
 void aegis_xds_resource_set_free(struct aegis_xds_resource_set *s);
 

@@ -230,25 +230,18 @@ static void load_raw(struct app *a, struct aegis_xds_resource_set sets[AEGIS_XDS
 			uint8_t *buf = malloc(1 << 20);
 			size_t n = buf ? fread(buf, 1, 1 << 20, f) : 0;
 			fclose(f);
-			struct aegis_xds_resource_set *s = &sets[t];
-			struct aegis_xds_resource *it =
-			        s->n == s->cap ? realloc(s->items, (s->cap * 2 + 4) * sizeof(*it)) : s->items;
-			if (buf == NULL || it == NULL) {
-				free(buf);
+			if (buf == NULL)
 				continue;
-			}
-			if (s->n == s->cap)
-				s->cap = s->cap * 2 + 4;
-			s->items = it;
 			char name[300], ver[32];
 			snprintf(name, sizeof(name), "raw/%.*s", (int)(l - 3), de->d_name);
 			uint64_t h = 1469598103934665603ull;
 			for (size_t i = 0; i < n; i++)
 				h = (h ^ buf[i]) * 1099511628211ull;
 			snprintf(ver, sizeof(ver), "%016llx", (unsigned long long)h);
-			it[s->n] = (struct aegis_xds_resource){
-			        .name = strdup(name), .version = strdup(ver), .body = buf, .len = n};
-			s->n++;
+			int rc = aegis_xds_resource_set_push(&sets[t], name, ver, buf, n);
+			free(buf);
+			if (rc != 0)
+				continue;
 			AEGIS_LOG(AEGIS_LOG_INFO, "raw resource", LKV_S("kind", raw_kinds[t]),
 			          LKV_S("name", name), LKV_I("bytes", n));
 		}

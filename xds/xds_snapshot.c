@@ -22,33 +22,39 @@ static uint64_t fnv64(const uint8_t *p, size_t n)
 	return h;
 }
 
-static int set_add(struct aegis_xds_resource_set *s, const char *name, uint8_t *body, size_t len)
+int aegis_xds_resource_set_push(struct aegis_xds_resource_set *s, const char *name, const char *version,
+                                const uint8_t *body, size_t len)
 {
 	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 64;
+		size_t nc = s->cap ? s->cap * 2 : 16;
 		struct aegis_xds_resource *it = realloc(s->items, nc * sizeof(*it));
-		if (it == NULL) {
-			free(body);
+		if (it == NULL)
 			return AEGIS_ENOMEM;
-		}
 		s->items = it;
 		s->cap = nc;
 	}
+	size_t nl = strlen(name) + 1, vl = version != NULL && version[0] ? strlen(version) + 1 : 0;
+	char *block = malloc(nl + vl + (len ? len : 1));
+	if (block == NULL)
+		return AEGIS_ENOMEM;
+	struct aegis_xds_resource *r = &s->items[s->n++];
+	r->name = memcpy(block, name, nl);
+	r->version = vl ? memcpy(block + nl, version, vl) : NULL;
+	r->body = (uint8_t *)block + nl + vl;
+	r->len = len;
+	if (len)
+		memcpy(r->body, body, len);
+	return 0;
+}
+
+/* Takes body (malloc'd): the set keeps a copy with its hash as the version. */
+static int set_add(struct aegis_xds_resource_set *s, const char *name, uint8_t *body, size_t len)
+{
 	char ver[20];
 	snprintf(ver, sizeof(ver), "%016" PRIx64, fnv64(body, len));
-	struct aegis_xds_resource *r = &s->items[s->n];
-	r->name = strdup(name);
-	r->version = strdup(ver);
-	r->body = body;
-	r->len = len;
-	if (r->name == NULL || r->version == NULL) {
-		free(r->name);
-		free(r->version);
-		free(body);
-		return AEGIS_ENOMEM;
-	}
-	s->n++;
-	return 0;
+	int rc = aegis_xds_resource_set_push(s, name, ver, body, len);
+	free(body);
+	return rc;
 }
 
 static int cmp_res(const void *a, const void *b)
@@ -67,8 +73,6 @@ static void set_seal(struct aegis_xds_resource_set *s)
 	for (size_t i = 1; i < s->n; i++) {
 		if (strcmp(s->items[i].name, s->items[w - 1].name) == 0) {
 			free(s->items[i].name);
-			free(s->items[i].version);
-			free(s->items[i].body);
 			continue;
 		}
 		s->items[w++] = s->items[i];
@@ -78,11 +82,8 @@ static void set_seal(struct aegis_xds_resource_set *s)
 
 void aegis_xds_resource_set_free(struct aegis_xds_resource_set *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->items[i].name);
-		free(s->items[i].version);
-		free(s->items[i].body);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		free(s->items[i].name); /* the whole block */
 	free(s->items);
 	memset(s, 0, sizeof(*s));
 }

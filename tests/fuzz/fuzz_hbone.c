@@ -97,10 +97,11 @@ static void on_request(void *user, int32_t id, const char *authority)
 	switch (f->flags & F_RESPOND) {
 	case R_200:
 	case R_200_SHUT:
-		if (aegis_hbone_respond(f->h, id, 200, t) != 0)
-			abort();
+		/* established first: bytes the client sent before the 200 come from inside respond() */
 		if (t != NULL)
 			t->established = true;
+		if (aegis_hbone_respond(f->h, id, 200, t) != 0)
+			abort();
 		if ((f->flags & F_RESPOND) == R_200_SHUT)
 			aegis_hbone_shutdown(f->h, id);
 		break;
@@ -296,8 +297,9 @@ static void act(struct fuzz *f, uint8_t a)
 				if (u->established || u->closed)
 					continue;
 				int status = (a & 0x80) ? 503 : 200;
-				if (aegis_hbone_respond(f->h, u->id, status, u) == 0 && status == 200)
-					u->established = true;
+				u->established = status == 200;
+				if (aegis_hbone_respond(f->h, u->id, status, u) != 0)
+					u->established = false;
 				break;
 			}
 		} else if (f->n < MAX_TRACKED) {

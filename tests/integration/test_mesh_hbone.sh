@@ -18,7 +18,8 @@
 # identity is refused; a CONNECT to a port where nothing listens gets 503 and the client's connection is
 # closed; a peer that connects to 15008 and sends nothing is cut and counted as a handshake timeout;
 # keepalive PINGs are answered, and an unanswered one (the peer's proxy frozen) closes the connection; a
-# certificate rotation during a long transfer keeps it alive. It also
+# certificate rotation during a long transfer keeps it alive; SIGTERM during a transfer drains (not ready,
+# GOAWAY, DNS answered, the transfer completes, then the proxy exits). It also
 # prints the proxies' CPU per new application connection (utime+stime of all three from /proc).
 #
 # Every load is bounded in count and time. Needs root; exit 77 = skipped.
@@ -603,6 +604,35 @@ if [ "${AEGIS_HBONE_COMPARE:-0}" = 1 ]; then
 	read -r dv1 dv2 _ <<<"$res"
 	awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v n=$((dv1 + dv2)) -v hz="$(getconf CLK_TCK)" -v r="$res" 'BEGIN {
 		printf "direct mTLS for comparison: %.3f ms per new application connection (A %.3f, B+C %.3f) over %d completed connections (clients v1 v2 failed: %s)\n", (a + b + c) * 1000 / hz / n, a * 1000 / hz / n, (b + c) * 1000 / hz / n, n, r }'
+fi
+
+# ---- 10. drain on SIGTERM (docs/mesh.md "Shutdown"): pod A's proxy gets SIGTERM during a long transfer
+# through it. It stays up, turns not ready, sends GOAWAY on its pooled connections, keeps answering DNS,
+# lets the transfer run to its end, and exits once nothing is open (well before --drain-timeout's 5 s
+# default would have cut the transfer) ----
+APID=$(cat "$RUN/proxy-a.pid")
+timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/long.py" 10.96.10.11 9080 3 "$RUN/drain.out" &
+LONG=$!
+pod_wait_file "$RUN/drain.out.started" 30
+sleep 0.5
+kill -TERM "$APID"
+sleep 0.5
+if kill -0 "$APID" 2>/dev/null && grep -q '"msg":"draining' "$RUN/proxy-a.log"; then
+	ok "drain: SIGTERM with a transfer open starts a drain, the proxy stays up"
+else
+	bad "drain: proxy alive=$(kill -0 "$APID" 2>/dev/null && echo yes || echo no), log: $(grep -c draining "$RUN/proxy-a.log")"
+fi
+code=$(in_pod a curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:15000/healthz/ready)
+if [ "$code" = 503 ]; then ok "drain: not ready while draining"; else bad "drain: readiness $code"; fi
+ans=$(in_pod a dig +short +tries=1 +time=2 reviews.default.svc.cluster.local)
+if [ "$ans" = 10.96.10.11 ]; then ok "drain: DNS still answered"; else bad "drain: DNS answered '$ans'"; fi
+wait "$LONG"
+if grep -q ' ok' "$RUN/drain.out" 2>/dev/null; then ok "drain: the open transfer completed ($(cat "$RUN/drain.out"))"; else bad "drain: transfer $(cat "$RUN/drain.out" 2>/dev/null)"; fi
+for _ in $(seq 40); do kill -0 "$APID" 2>/dev/null || break; sleep 0.1; done
+if ! kill -0 "$APID" 2>/dev/null && grep -q '"drained: shutting down"' "$RUN/proxy-a.log"; then
+	ok "drain: exited once the last connection closed"
+else
+	bad "drain: alive=$(kill -0 "$APID" 2>/dev/null && echo yes || echo no), $(grep -E 'drain' "$RUN/proxy-a.log" | tail -2)"
 fi
 
 # ---- the proxies end cleanly on SIGTERM (under ASan/UBSan: no report in their logs) ----

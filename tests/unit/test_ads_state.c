@@ -207,14 +207,8 @@ static void test_server_sotw(void **state)
 static struct aegis_xds_resource_set make_set(const char *const *names, const char *const *versions, size_t n)
 {
 	struct aegis_xds_resource_set s = {0};
-	s.items = calloc(n ? n : 1, sizeof(*s.items));
-	for (size_t i = 0; i < n; i++) {
-		s.items[i].name = strdup(names[i]);
-		s.items[i].version = strdup(versions[i]);
-		s.items[i].body = malloc(1);
-		s.items[i].len = 0;
-	}
-	s.n = s.cap = n;
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(aegis_xds_resource_set_push(&s, names[i], versions[i], NULL, 0), 0);
 	return s;
 }
 
@@ -248,8 +242,8 @@ static void test_server_delta(void **state)
 	assert_int_equal(st.t[AEGIS_XDS_SE].known.n, 2);
 	assert_false(aegis_ads_srv_should_send(&st, AEGIS_XDS_SE, "sv1", &s));
 	/* b changes: only b goes out; a NACK keeps the client's versions as they were. */
-	free(s.items[1].version);
-	s.items[1].version = strdup("2");
+	aegis_xds_resource_set_free(&s);
+	s = make_set((const char *const[]){"ns/a", "ns/b"}, (const char *const[]){"1", "2"}, 2);
 	assert_true(aegis_ads_srv_should_send(&st, AEGIS_XDS_SE, "sv2", &s));
 	nonce = aegis_ads_srv_delta_sent(&st, AEGIS_XDS_SE, "sv2", &s, &ch, &nch, &rm, &nrm);
 	assert_int_equal(nch, 1);

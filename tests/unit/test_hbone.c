@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nghttp2/nghttp2.h>
 
 #include "hbone.h"
 
@@ -177,6 +178,67 @@ static void test_connect_200_data_halfclose(void **state)
 	assert_int_equal(c.close_err, 0);
 	assert_int_equal(aegis_hbone_streams(c.h), 0);
 	assert_int_equal(aegis_hbone_streams(s.h), 0);
+	teardown_pair(&c, &s);
+}
+
+/* A raw nghttp2 client that sends its first bytes and END_STREAM right behind the CONNECT, before any
+ * answer (an optimistic client; ours waits for the 200): the server keeps them and hands them over with
+ * the 200, in order, with the half-close after them. */
+static const char early_bytes[] = "GET / HTTP/1.0\r\n\r\n";
+
+static ssize_t early_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *user)
+{
+	(void)session;
+	(void)id;
+	(void)src;
+	(void)user;
+	size_t n = sizeof(early_bytes) - 1;
+	assert_true(len >= n);
+	memcpy(buf, early_bytes, n);
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static ssize_t raw_send(nghttp2_session *session, const uint8_t *data, size_t len, int flags, void *user)
+{
+	(void)session;
+	(void)flags;
+	struct side *srv = user;
+	assert_int_equal(aegis_hbone_recv(srv->h, data, len), 0);
+	return (ssize_t)len;
+}
+
+static void test_early_data_before_200(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	nghttp2_session_callbacks *cb;
+	nghttp2_session *raw;
+	assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+	nghttp2_session_callbacks_set_send_callback(cb, raw_send);
+	assert_int_equal(nghttp2_session_client_new(&raw, cb, &s), 0);
+	nghttp2_session_callbacks_del(cb);
+	assert_int_equal(nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+	nghttp2_nv nv[] = {
+	        {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, NGHTTP2_NV_FLAG_NONE},
+	        {(uint8_t *)":authority", (uint8_t *)"10.0.0.1:9080", 10, 13, NGHTTP2_NV_FLAG_NONE},
+	};
+	nghttp2_data_provider prd = {.read_callback = early_read};
+	int32_t id = nghttp2_submit_request(raw, NULL, nv, 2, &prd, NULL);
+	assert_true(id > 0);
+	assert_int_equal(nghttp2_session_send(raw), 0); /* HEADERS, DATA, END_STREAM: all into the server */
+	assert_int_equal(s.req_id, id);
+	assert_string_equal(s.authority, "10.0.0.1:9080");
+	assert_int_equal(s.got, 0); /* nothing before the tunnel exists */
+	assert_int_equal(s.eofs, 0);
+	s.check = false;
+	assert_int_equal(aegis_hbone_respond(s.h, id, 200, &s), 0);
+	assert_int_equal(s.got, sizeof(early_bytes) - 1);
+	assert_memory_equal(s.last, early_bytes, sizeof(early_bytes) - 1);
+	assert_int_equal(s.eofs, 1);
+	nghttp2_session_del(raw);
 	teardown_pair(&c, &s);
 }
 
@@ -366,6 +428,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_connect_200_data_halfclose),
 	        cmocka_unit_test(test_503_no_listener),
+	        cmocka_unit_test(test_early_data_before_200),
 	        cmocka_unit_test(test_multiplexing),
 	        cmocka_unit_test(test_flow_control),
 	        cmocka_unit_test(test_write_takes_room_after_wrap),
