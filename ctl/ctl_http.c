@@ -13,6 +13,8 @@
 
 #include <http_parser.h>
 
+#include "aegis/buf.h"
+
 struct reader {
 	http_parser parser;
 	char *body;
@@ -24,25 +26,11 @@ struct reader {
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct reader *r = p->data;
-	if (r->len + n + 1 > AEGIS_CTL_MAX_BODY) {
+	/* the body and its NUL within AEGIS_CTL_MAX_BODY; out of memory reads as too big too */
+	if (aegis_buf_append(&r->body, &r->len, &r->cap, at, n, AEGIS_CTL_MAX_BODY - 1) != 0) {
 		r->too_big = true;
 		return -1;
 	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 16384;
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		char *nb = realloc(r->body, cap);
-		if (nb == NULL) {
-			r->too_big = true;
-			return -1;
-		}
-		r->body = nb;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, at, n);
-	r->len += n;
-	r->body[r->len] = '\0';
 	return 0;
 }
 

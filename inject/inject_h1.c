@@ -11,6 +11,7 @@
 
 #include <http_parser.h>
 
+#include "aegis/buf.h"
 #include "aegis/log.h"
 #include "inject_server.h"
 
@@ -104,28 +105,16 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct h1 *h = p->data;
-	if (h->body_len + n > h->max_body) { /* chunked: no declared length */
+	int rc = aegis_buf_append(&h->body, &h->body_len, &h->body_cap, at, n, h->max_body);
+	if (rc == AEGIS_ELIMIT) { /* chunked: no declared length */
 		h->too_large = true;
 		http_parser_pause(p, 1);
 		return 0;
 	}
-	if (h->body_len + n + 1 > h->body_cap) {
-		size_t cap = h->body_cap ? h->body_cap : 16384;
-		while (cap < h->body_len + n + 1)
-			cap *= 2;
-		if (cap > h->max_body + 1)
-			cap = h->max_body + 1;
-		char *b = realloc(h->body, cap);
-		if (b == NULL) {
-			h->error = 500;
-			return 1;
-		}
-		h->body = b;
-		h->body_cap = cap;
+	if (rc != 0) {
+		h->error = 500;
+		return 1;
 	}
-	memcpy(h->body + h->body_len, at, n);
-	h->body_len += n;
-	h->body[h->body_len] = '\0';
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "aegis/buf.h"
 #include "aegis/log.h"
 #include "inject_server.h"
 
@@ -99,27 +100,15 @@ static int data_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 	struct stream *st = nghttp2_session_get_stream_user_data(s, id);
 	if (st == NULL || st->too_large)
 		return 0;
-	if (st->len + len > h->max_body) {
+	int rc = aegis_buf_append(&st->body, &st->len, &st->cap, data, len, h->max_body);
+	if (rc == AEGIS_ELIMIT) {
 		st->too_large = true;
 		free(st->body);
 		st->body = NULL;
 		st->len = st->cap = 0;
 		return 0;
 	}
-	if (st->len + len + 1 > st->cap) {
-		size_t cap = st->cap ? st->cap : 16384;
-		while (cap < st->len + len + 1)
-			cap *= 2;
-		char *b = realloc(st->body, cap);
-		if (b == NULL)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		st->body = b;
-		st->cap = cap;
-	}
-	memcpy(st->body + st->len, data, len);
-	st->len += len;
-	st->body[st->len] = '\0';
-	return 0;
+	return rc == 0 ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,

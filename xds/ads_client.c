@@ -244,6 +244,18 @@ static int apply(struct aegis_ads_client *c, int t, struct aegis_xds_resource_se
 	return 0;
 }
 
+/* A rejected response (both protocols): NACK with the reason; the previous state keeps serving. */
+static void nack(struct aegis_ads_client *c, int t, const char *type_url, const char *version,
+                 const char *nonce, const char *why)
+{
+	uint8_t *out;
+	size_t olen;
+	if (aegis_ads_sm_nack(&c->sm, (enum aegis_xds_type)t, nonce, why, wall_ms(), &out, &olen) == 0)
+		send_bytes(c, out, olen);
+	AEGIS_LOG(AEGIS_LOG_WARN, "xds: NACK, previous state kept", LKV_S("type", type_url),
+	          LKV_S("version", version), LKV_S("error", why));
+}
+
 static void handle_sotw(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 {
 	Envoy__Service__Discovery__V3__DiscoveryResponse *r =
@@ -275,19 +287,14 @@ static void handle_sotw(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		rc = apply(c, t, &trial, &diag);
 	uint8_t *out;
 	size_t olen;
-	int64_t now = wall_ms();
 	if (rc == 0) {
-		if (aegis_ads_sm_ack(&c->sm, (enum aegis_xds_type)t, r->version_info, r->nonce, now, NULL, 0,
-		                     NULL, 0, &out, &olen) == 0)
+		if (aegis_ads_sm_ack(&c->sm, (enum aegis_xds_type)t, r->version_info, r->nonce, wall_ms(),
+		                     NULL, 0, NULL, 0, &out, &olen) == 0)
 			send_bytes(c, out, olen);
 		AEGIS_LOG(AEGIS_LOG_INFO, "xds: ACK", LKV_S("type", r->type_url),
 		          LKV_S("version", r->version_info), LKV_I("resources", r->n_resources));
 	} else {
-		if (aegis_ads_sm_nack(&c->sm, (enum aegis_xds_type)t, r->nonce, diag.msg, now, &out, &olen) ==
-		    0)
-			send_bytes(c, out, olen);
-		AEGIS_LOG(AEGIS_LOG_WARN, "xds: NACK, previous state kept", LKV_S("type", r->type_url),
-		          LKV_S("version", r->version_info), LKV_S("error", diag.msg));
+		nack(c, t, r->type_url, r->version_info, r->nonce, diag.msg);
 	}
 	status_update(c, t, c->have[t].n);
 	aegis_xds_resource_set_free(&trial);
@@ -360,21 +367,16 @@ static void handle_delta(struct aegis_ads_client *c, const uint8_t *p, size_t n)
 		rc = apply(c, t, &trial, &diag);
 	uint8_t *out;
 	size_t olen;
-	int64_t now = wall_ms();
 	if (rc == 0) {
-		if (aegis_ads_sm_ack(&c->sm, (enum aegis_xds_type)t, r->system_version_info, r->nonce, now,
-		                     added, r->n_resources, r->removed_resources, r->n_removed_resources,
-		                     &out, &olen) == 0)
+		if (aegis_ads_sm_ack(&c->sm, (enum aegis_xds_type)t, r->system_version_info, r->nonce,
+		                     wall_ms(), added, r->n_resources, r->removed_resources,
+		                     r->n_removed_resources, &out, &olen) == 0)
 			send_bytes(c, out, olen);
 		AEGIS_LOG(AEGIS_LOG_INFO, "xds: ACK", LKV_S("type", r->type_url),
 		          LKV_S("version", r->system_version_info), LKV_I("changed", r->n_resources),
 		          LKV_I("removed", r->n_removed_resources));
 	} else {
-		if (aegis_ads_sm_nack(&c->sm, (enum aegis_xds_type)t, r->nonce, diag.msg, now, &out, &olen) ==
-		    0)
-			send_bytes(c, out, olen);
-		AEGIS_LOG(AEGIS_LOG_WARN, "xds: NACK, previous state kept", LKV_S("type", r->type_url),
-		          LKV_S("error", diag.msg));
+		nack(c, t, r->type_url, r->system_version_info, r->nonce, diag.msg);
 	}
 	status_update(c, t, c->have[t].n);
 	aegis_xds_resource_set_free(&trial);

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aegis/buf.h"
 #include "aegis/log.h"
 #include "kube_config.h"
 #include "kube_json.h"
@@ -108,22 +109,7 @@ static int on_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, cur
 
 static int body_append(struct kwatcher *kw, const char *data, size_t n)
 {
-	if (kw->body_len + n > kw->body_max)
-		return AEGIS_ELIMIT;
-	if (kw->body_len + n + 1 > kw->body_cap) {
-		size_t nc = kw->body_cap ? kw->body_cap : 16384;
-		while (nc < kw->body_len + n + 1)
-			nc *= 2;
-		char *nb = realloc(kw->body, nc);
-		if (nb == NULL)
-			return AEGIS_ENOMEM;
-		kw->body = nb;
-		kw->body_cap = nc;
-	}
-	memcpy(kw->body + kw->body_len, data, n);
-	kw->body_len += n;
-	kw->body[kw->body_len] = '\0';
-	return 0;
+	return aegis_buf_append(&kw->body, &kw->body_len, &kw->body_cap, data, n, kw->body_max);
 }
 
 static int on_line(void *user, const char *line, size_t len)
