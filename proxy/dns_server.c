@@ -391,6 +391,8 @@ static size_t policy_answer(struct aegis_dns_server *srv, enum aegis_policy_acti
 	if (pa == AEGIS_POLICY_SLIP) {
 		out[2] |= (uint8_t)(AEGIS_DNS_TC >> 8);
 		srv->stats.truncated++;
+	} else if (pa == AEGIS_POLICY_REFUSE) {
+		n = aegis_wire_add_ede(out, n, limit, AEGIS_EDE_PROHIBITED);
 	}
 	record(srv, max_size != 0, q.qtype, rcode_bucket(rcode), AEGIS_SRC_ERROR); /* max_size: TCP */
 	return n;
@@ -433,7 +435,8 @@ static size_t answer_query(struct aegis_dns_server *srv, const uint8_t *pkt, siz
 		if (rc != 0) {
 			*src = "policy";
 			record(srv, org->conn != NULL, q.qtype, rcode_bucket(rc), AEGIS_SRC_ERROR);
-			return aegis_answer_rcode(&q, pkt, rc, out, limit);
+			return aegis_wire_add_ede(out, aegis_answer_rcode(&q, pkt, rc, out, limit), limit,
+			                          AEGIS_EDE_BLOCKED);
 		}
 	}
 	count(srv, org->conn != NULL, &q, &info);

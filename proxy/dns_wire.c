@@ -106,6 +106,44 @@ int aegis_wire_skip_rr(const uint8_t *msg, size_t len, size_t *off)
 	return 0;
 }
 
+size_t aegis_wire_add_ede(uint8_t *msg, size_t len, size_t cap, uint16_t info_code)
+{
+	if (len < AEGIS_DNS_HEADER || cap < len + 6)
+		return len;
+	size_t off = AEGIS_DNS_HEADER;
+	unsigned qd = aegis_wire_u16(msg + 4);
+	unsigned skip = (unsigned)aegis_wire_u16(msg + 6) + aegis_wire_u16(msg + 8);
+	unsigned ar = aegis_wire_u16(msg + 10);
+	for (unsigned i = 0; i < qd; i++) {
+		if (aegis_wire_skip_name(msg, len, &off) != 0 || len - off < 4)
+			return len;
+		off += 4;
+	}
+	for (unsigned i = 0; i < skip; i++)
+		if (aegis_wire_skip_rr(msg, len, &off) != 0)
+			return len;
+	for (unsigned i = 0; i < ar; i++) {
+		size_t pos = off;
+		if (aegis_wire_skip_name(msg, len, &pos) != 0 || aegis_wire_skip_rr(msg, len, &off) != 0)
+			return len;
+		if (aegis_wire_u16(msg + pos) != 41)
+			continue;
+		size_t rdlen = aegis_wire_u16(msg + pos + 8);
+		if (rdlen + 6 > 0xFFFF)
+			return len;
+		memmove(msg + off + 6, msg + off, len - off);
+		static const uint8_t ede_hdr[4] = {0, 15, 0, 2}; /* OPTION-CODE 15, OPTION-LENGTH 2 */
+		memcpy(msg + off, ede_hdr, 4);
+		msg[off + 4] = (uint8_t)(info_code >> 8);
+		msg[off + 5] = (uint8_t)info_code;
+		rdlen += 6;
+		msg[pos + 8] = (uint8_t)(rdlen >> 8);
+		msg[pos + 9] = (uint8_t)rdlen;
+		return len + 6;
+	}
+	return len;
+}
+
 /* The question name must be uncompressed (it is the first name in the message: nothing to point to). */
 static int parse_qname(const uint8_t *pkt, size_t len, struct aegis_dns_query *q)
 {

@@ -88,6 +88,20 @@ int aegis_wire_skip_name(const uint8_t *msg, size_t len, size_t *off);
 /* Skips one resource record at *off (name, type, class, ttl, rdata). Returns 0 or -1 when malformed. */
 int aegis_wire_skip_rr(const uint8_t *msg, size_t len, size_t *off);
 
+/* Extended DNS Errors (RFC 8914) the proxy attaches to answers it makes or changes (docs/dns.md). */
+enum {
+	AEGIS_EDE_STALE_ANSWER = 3,           /* served stale (RFC 8767) */
+	AEGIS_EDE_DNSSEC_BOGUS = 6,           /* validation failed: SERVFAIL */
+	AEGIS_EDE_BLOCKED = 15,               /* the blocklist */
+	AEGIS_EDE_PROHIBITED = 18,            /* the source ACL */
+	AEGIS_EDE_NO_REACHABLE_AUTHORITY = 22 /* every upstream failed, timed out or refused */
+};
+
+/* Adds an Extended DNS Error option with info_code to the OPT record of msg (len bytes, cap bytes of
+ * room). Returns the new length, or len unchanged when msg has no OPT record (the client did not use
+ * EDNS, so it gets no EDE), is malformed, or has no room for the 6 bytes. */
+size_t aegis_wire_add_ede(uint8_t *msg, size_t len, size_t cap, uint16_t info_code);
+
 static inline uint16_t aegis_wire_u16(const uint8_t *p)
 {
 	return (uint16_t)((p[0] << 8) | p[1]);

@@ -11,6 +11,7 @@
 
 #include "aegis/log.h"
 #include "dns_name.h"
+#include "dns_wire.h"
 #include "dnssec.h"
 #include "upstream_int.h"
 
@@ -262,7 +263,11 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	if (req != NULL)
 		*req = (struct aegis_upstream_req *)w;
 	if (overloaded) {
-		up->st.stale_answers += (stale_fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
+		if (stale_fl & AEGIS_CACHE_F_STALE) {
+			up->st.stale_answers++;
+			stale_n = aegis_wire_add_ede(up->obuf, stale_n, AEGIS_DNS_TCP_MAX,
+			                             AEGIS_EDE_STALE_ANSWER);
+		}
 		up->st.cache_answers++;
 		aegis_upstream_txn_apply_ad(up, up->obuf, stale_n, query, w->do_bit,
 		                            (stale_fl & AEGIS_CACHE_F_SECURE) != 0);
@@ -274,7 +279,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	if (own_query(up, &key, h, info.id, client)) {
 		up->st.loops++;
 		log_loop(&key);
-		aegis_upstream_txn_finish_servfail(up, w);
+		aegis_upstream_txn_finish_servfail(up, w, 0);
 		return 0;
 	}
 	if (up->cache != NULL && !(flags & AEGIS_UPSTREAM_F_NO_CACHE)) {

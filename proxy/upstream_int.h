@@ -89,7 +89,7 @@ struct waiter {
 	bool edns, do_bit, tcp;
 	uint8_t *ready; /* deferred answer: small, or malloc'd when larger */
 	size_t ready_len;
-	uint8_t small[QBUF + 11]; /* room for a SERVFAIL with OPT, so failing never needs memory */
+	uint8_t small[QBUF + 17]; /* room for a SERVFAIL with OPT and EDE, so failing never needs memory */
 };
 
 struct txn {
@@ -247,7 +247,7 @@ void aegis_upstream_txn_apply_ad(const struct aegis_upstream *up, uint8_t *msg, 
                                  const uint8_t *query, bool client_do, bool secure);
 
 /* Writes the SERVFAIL for w's question into out (room for QBUF + 11) and returns its length. */
-size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out);
+size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out, uint16_t ede);
 
 /* Queues msg (copied, fitted to w's limit; SERVFAIL without memory) for w's callback on the next loop
  * iteration; w leaves its transaction. */
@@ -255,7 +255,7 @@ void aegis_upstream_txn_finish_later(struct aegis_upstream *up, struct waiter *w
                                      size_t len);
 
 /* As aegis_upstream_txn_finish_later() with a SERVFAIL (counted). */
-void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w);
+void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w, uint16_t ede);
 /* w (not on any list) gets the cache's answer for t's key, expired ones included, if there is one:
  * true when delivery is queued. */
 bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w);

@@ -8,6 +8,7 @@
 
 #include "dnssec.h"
 #include "dnssec_msg.h"
+#include "dns_wire.h"
 #include "upstream_int.h"
 
 /* ---- in-flight table ------------------------------------------------------------------------------ */
@@ -44,8 +45,9 @@ static void txn_unhash(struct txn *t)
 	t->hnext = NULL;
 }
 
-/* SERVFAIL for the waiter's question: its ID, opcode, RD and CD, RA set, an OPT when it sent one. */
-size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out)
+/* SERVFAIL for the waiter's question: its ID, opcode, RD and CD, RA set, an OPT when it sent one (with
+ * the Extended DNS Error ede unless it is 0). */
+size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out, uint16_t ede)
 {
 	memcpy(out, w->q, w->qlen);
 	out[2] = (uint8_t)(0x80 | (w->q[2] & 0x79)); /* QR, opcode, RD; AA and TC clear */
@@ -63,6 +65,12 @@ size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out)
 		if (w->do_bit)
 			out[n + 7] = 0x80;
 		n += sizeof(opt);
+		if (ede != 0) {
+			const uint8_t opt_ede[6] = {0, 15, 0, 2, (uint8_t)(ede >> 8), (uint8_t)ede};
+			out[n - 1] = sizeof(opt_ede); /* RDLENGTH */
+			memcpy(out + n, opt_ede, sizeof(opt_ede));
+			n += sizeof(opt_ede);
+		}
 	}
 	return n;
 }
@@ -128,21 +136,21 @@ void aegis_upstream_txn_finish_later(struct aegis_upstream *up, struct waiter *w
 	w->ready = len <= sizeof(w->small) ? w->small : malloc(len);
 	if (w->ready == NULL) {
 		w->ready = w->small;
-		w->ready_len = aegis_upstream_txn_servfail(w, w->small);
+		w->ready_len = aegis_upstream_txn_servfail(w, w->small, 0);
 		done_push(up, w);
 		return;
 	}
 	memcpy(w->ready, msg, len);
 	int n = aegis_cache_msg_fit(w->ready, len, w->limit);
-	w->ready_len = n < 0 ? aegis_upstream_txn_servfail(w, w->ready) : (size_t)n;
+	w->ready_len = n < 0 ? aegis_upstream_txn_servfail(w, w->ready, 0) : (size_t)n;
 	done_push(up, w);
 }
 
-void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w)
+void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w, uint16_t ede)
 {
-	uint8_t buf[QBUF + 11];
+	uint8_t buf[sizeof(w->small)];
 	up->st.servfails++;
-	aegis_upstream_txn_finish_later(up, w, buf, aegis_upstream_txn_servfail(w, buf));
+	aegis_upstream_txn_finish_later(up, w, buf, aegis_upstream_txn_servfail(w, buf, ede));
 }
 
 /* ---- transactions --------------------------------------------------------------------------------- */
@@ -211,7 +219,10 @@ bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w)
 	    aegis_cache_lookup(up->cache, w->q, w->qlen, &t->key, now_ms(up), true, up->obuf,
 	                       AEGIS_DNS_TCP_MAX, &n, &fl) != 0)
 		return false;
-	up->st.stale_answers += (fl & AEGIS_CACHE_F_STALE) ? 1 : 0;
+	if (fl & AEGIS_CACHE_F_STALE) {
+		up->st.stale_answers++;
+		n = aegis_wire_add_ede(up->obuf, n, AEGIS_DNS_TCP_MAX, AEGIS_EDE_STALE_ANSWER);
+	}
 	up->st.cache_answers++;
 	aegis_upstream_txn_apply_ad(up, up->obuf, n, w->q, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
 	aegis_upstream_txn_finish_later(up, w, up->obuf, n);
@@ -227,7 +238,7 @@ static void txn_fail(struct txn *t)
 	txn_unhash(t);
 	for (struct waiter *w; (w = pop_waiter(t)) != NULL;)
 		if (!aegis_upstream_txn_finish_stale(t, w))
-			aegis_upstream_txn_finish_servfail(up, w);
+			aegis_upstream_txn_finish_servfail(up, w, AEGIS_EDE_NO_REACHABLE_AUTHORITY);
 	aegis_upstream_txn_free(t);
 }
 
@@ -255,15 +266,16 @@ static void txn_stale_timeout(struct txn *t)
 	}
 }
 
-/* dnssec: every waiter gets SERVFAIL now (a bogus answer: never stale data, never the cache). */
-static void txn_servfail_now(struct txn *t)
+/* dnssec: every waiter gets SERVFAIL now (a bogus answer: never stale data, never the cache), with the
+ * Extended DNS Error ede (0: none). */
+static void txn_servfail_now(struct txn *t, uint16_t ede)
 {
 	struct aegis_upstream *up = t->up;
 	t->finishing = true;
 	txn_unhash(t);
 	for (struct waiter *w; (w = pop_waiter(t)) != NULL;) {
 		up->st.servfails++;
-		size_t n = aegis_upstream_txn_servfail(w, up->obuf);
+		size_t n = aegis_upstream_txn_servfail(w, up->obuf, ede);
 		w->txn = NULL;
 		w->cb(w->ctx, up->obuf, n);
 		aegis_upstream_txn_waiter_free(up, w);
@@ -285,7 +297,7 @@ static void txn_deliver(struct txn *t, const uint8_t *msg, size_t len, int statu
 			n = aegis_dnssec_msg_strip(msg, len, (t->key.flags & AEGIS_CACHE_KEY_EDNS) != 0,
 			                           (t->key.flags & AEGIS_CACHE_KEY_DO) != 0, &own);
 		if (n < 0) {
-			txn_servfail_now(t);
+			txn_servfail_now(t, status == AEGIS_DNSSEC_BOGUS ? AEGIS_EDE_DNSSEC_BOGUS : 0);
 			return;
 		}
 		msg = own;
@@ -306,7 +318,7 @@ static void txn_deliver(struct txn *t, const uint8_t *msg, size_t len, int statu
 		memcpy(up->obuf + HDR, w->q + HDR, t->key.len);
 		aegis_upstream_txn_apply_ad(up, up->obuf, len, w->q, w->do_bit, secure);
 		int n = aegis_cache_msg_fit(up->obuf, len, w->limit);
-		size_t out_len = n < 0 ? aegis_upstream_txn_servfail(w, up->obuf) : (size_t)n;
+		size_t out_len = n < 0 ? aegis_upstream_txn_servfail(w, up->obuf, 0) : (size_t)n;
 		w->txn = NULL;
 		w->cb(w->ctx, up->obuf, out_len);
 		aegis_upstream_txn_waiter_free(up, w);
@@ -338,7 +350,7 @@ void aegis_upstream_txn_answer(struct txn *t, const uint8_t *msg, size_t len)
 	}
 	t->answer = malloc(len);
 	if (t->answer == NULL) {
-		txn_servfail_now(t);
+		txn_servfail_now(t, 0);
 		return;
 	}
 	memcpy(t->answer, msg, len);
@@ -348,7 +360,7 @@ void aegis_upstream_txn_answer(struct txn *t, const uint8_t *msg, size_t len)
 	                               &r);
 	if (rc < 0) { /* unparseable, or too many validations at once */
 		aegis_dnssec_count(up->dnssec, AEGIS_DNSSEC_BOGUS);
-		txn_servfail_now(t);
+		txn_servfail_now(t, AEGIS_EDE_DNSSEC_BOGUS);
 		return;
 	}
 	if (rc == 0) {

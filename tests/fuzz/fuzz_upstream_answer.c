@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns_wire.h"
 #include "upstream_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +62,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                            &len, &fl);
 		if (rc == 0 && (len < 12 || len > sizeof(out) || out[0] != q[0] || out[1] != q[1]))
 			abort();
+		/* As a stale answer gets it: an EDE in the OPT record, if there is one, and room. */
+		if (rc == 0) {
+			size_t n = aegis_wire_add_ede(out, len, sizeof(out), AEGIS_EDE_STALE_ANSWER);
+			if (n != len && n != len + 6)
+				abort();
+			/* a second one goes into the same OPT record */
+			if (n == len + 6 && n + 6 <= sizeof(out) &&
+			    aegis_wire_add_ede(out, n, sizeof(out), AEGIS_EDE_STALE_ANSWER) != n + 6)
+				abort();
+		}
 	}
 	aegis_cache_free(c);
 	return 0;

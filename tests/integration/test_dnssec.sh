@@ -193,6 +193,7 @@ expect_eq "NXDOMAIN proven by NSEC3 status" "$(status +dnssec nosuch.nsec3.test 
 expect_eq "NXDOMAIN proven by NSEC3 is secure" "$(has_ad +dnssec nosuch.nsec3.test A)" "ad"
 
 expect_eq "tampered record is SERVFAIL" "$(status +dnssec tampered.example.test A)" "SERVFAIL"
+expect_match "bogus SERVFAIL carries Extended DNS Error 6" "$(q +dnssec tampered.example.test A)" '; EDE: 6 \(DNSSEC Bogus\)'
 expect_eq "tampered record is SERVFAIL again (not cached as good)" "$(status tampered.example.test A)" "SERVFAIL"
 expect_eq "expired signature is SERVFAIL" "$(status +dnssec expired.example.test A)" "SERVFAIL"
 expect_eq "stripped signature is SERVFAIL" "$(status +dnssec stripped.example.test A)" "SERVFAIL"

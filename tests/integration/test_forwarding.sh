@@ -83,7 +83,9 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 expect_eq "timeout gives SERVFAIL" "$st" "SERVFAIL"
 if [ "$ms" -le 2500 ]; then pass "SERVFAIL within the deadline (${ms} ms)"; else fail "SERVFAIL took ${ms} ms"; fi
 echo refused >"$AEGIS_TMP/mode1"
-expect_eq "REFUSED upstream gives SERVFAIL" "$(status refused.example.test A)" "SERVFAIL"
+REFOUT=$(dig @127.0.0.1 -p "$PORT" +tries=1 +time=3 refused.example.test A)
+expect_eq "REFUSED upstream gives SERVFAIL" "$(sed -n 's/.*status: \([A-Z]*\).*/\1/p' <<<"$REFOUT")" "SERVFAIL"
+expect_match "... with Extended DNS Error 22" "$REFOUT" '; EDE: 22 \(No Reachable Authority\)'
 
 # Upstream down: cached names still answer; serve-stale keeps them past expiry; new names SERVFAIL.
 kill "$PEER1"; wait "$PEER1" 2>/dev/null
@@ -138,6 +140,8 @@ sleep 1.5
 echo drop >"$AEGIS_TMP/mode4"
 A=$(dig @127.0.0.1 -p "$P" +tries=1 +time=2 +noall +answer www.example.test A | awk '{print $2, $5}')
 expect_eq "stale-answer-timeout: a silent upstream's expired entry answered stale (TTL 30)" "$A" "30 192.0.2.80"
+expect_match "stale-answer-timeout: marked with Extended DNS Error 3" \
+	"$(dig @127.0.0.1 -p "$P" +tries=1 +time=2 www.example.test A)" '; EDE: 3 \(Stale Answer\)'
 expect_match "stale-answer-timeout: counted" \
 	"$(curl -s --max-time 3 "http://127.0.0.1:$PA/stats/prometheus" | awk '$1 == "aegis_upstream_stale_timeouts_total" {print $2}')" '^[1-9]'
 echo normal >"$AEGIS_TMP/mode4"

@@ -70,12 +70,14 @@ expect_match "privileges: drop logged" "$(cat "$AEGIS_TMP/p1.log")" '"msg":"priv
 expect_eq "privileges: metric" "$(metric "$A1" aegis_process_privileges_dropped)" "1"
 
 expect_eq "blocklist: exact rule NXDOMAIN" "$(q1 blocked.example A | status_of)" "NXDOMAIN"
+expect_match "blocklist: the answer says why (Extended DNS Error 15)" "$(q1 blocked.example A)" '; EDE: 15 \(Blocked\)'
+expect_eq "blocklist: no EDE without EDNS" "$(q1 +noedns blocked.example A | grep -c 'EDE:')" "0"
 expect_eq "blocklist: subtree rule covers the apex" "$(q1 ads.example A | status_of)" "NXDOMAIN"
 expect_eq "blocklist: subtree rule, any depth, any case" "$(q1 X.Y.Ads.Example A | status_of)" "NXDOMAIN"
 expect_eq "blocklist: exception answered from upstream" "$(q1 +short ok.ads.example A)" "192.0.2.81"
 expect_eq "blocklist: other names untouched" "$(q1 +short www.example.test A)" "192.0.2.80"
 expect_eq "blocklist: over TCP too" "$(q1 +tcp blocked.example A | status_of)" "NXDOMAIN"
-expect_eq "blocklist: counter" "$(metric "$A1" aegis_policy_blocked_total)" "4"
+expect_eq "blocklist: counter" "$(metric "$A1" aegis_policy_blocked_total)" "6"
 
 # Reload on file change (written to a new file and renamed in, as config management does).
 printf 'www.example.test\n' >"$BL.new" && mv "$BL.new" "$BL"
@@ -189,7 +191,9 @@ for _ in $(seq 100); do
 done
 # The node is another host: its queries to the pod IP are refused (before capture: the inbound capture
 # rules would send its TCP to 15006).
-expect_eq "acl: query from outside the pod REFUSED" "$(node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=2 "$MESHNAME" | status_of)" "REFUSED"
+ACLOUT=$(node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=2 "$MESHNAME")
+expect_eq "acl: query from outside the pod REFUSED" "$(status_of <<<"$ACLOUT")" "REFUSED"
+expect_match "acl: with Extended DNS Error 18" "$ACLOUT" '; EDE: 18 \(Prohibited\)'
 expect_eq "acl: ... over TCP too" "$(node_exec dig @"$POD_ADDR" -p 15053 +tcp +tries=1 +time=2 "$MESHNAME" | status_of)" "REFUSED"
 expect_eq "acl: denial counted" "$(pod_exec curl -s http://127.0.0.1:15000/stats/prometheus | awk '$1 == "aegis_policy_acl_denied_total" {print $2}')" "2"
 expect_eq "acl: the pod's own address is allowed" "$(pod_exec dig @"$POD_ADDR" -p 15053 +short +tries=1 +time=2 "$MESHNAME")" "10.96.10.11"

@@ -218,6 +218,43 @@ static void test_writer_full_rolls_back(void **state)
 	assert_true(out[2] & 0x02);
 }
 
+/* Extended DNS Errors go into the OPT record's RDATA, after what is there; no OPT, no room or a malformed
+ * message: unchanged. */
+static void test_add_ede(void **state)
+{
+	(void)state;
+	/* header (QD 1, AN 1, AR 1), a.test A IN, an A record by pointer, OPT with one 4-byte option */
+	static const uint8_t base[] = {0x12, 0x34, 0x81, 0x80, 0,   1,    0, 1, 0,   0, 0,    1,  1, 'a',
+	                               4,    't',  'e',  's',  't', 0,    0, 1, 0,   1, 0xC0, 12, 0, 1,
+	                               0,    1,    0,    0,    0,   60,   0, 4, 192, 0, 2,    1,  0, 0,
+	                               41,   0x10, 0,    0,    0,   0x80, 0, 0, 4,   0, 10,   0,  0};
+	uint8_t m[128];
+	memcpy(m, base, sizeof(base));
+	size_t n = aegis_wire_add_ede(m, sizeof(base), sizeof(m), AEGIS_EDE_STALE_ANSWER);
+	assert_int_equal(n, sizeof(base) + 6);
+	size_t opt = sizeof(base) - 15; /* the OPT record starts at its root owner */
+	assert_int_equal(m[opt + 1] << 8 | m[opt + 2], 41);
+	assert_int_equal(m[opt + 9] << 8 | m[opt + 10], 4 + 6); /* RDLENGTH */
+	assert_memory_equal(m + opt + 11, base + opt + 11, 4);  /* the old option */
+	assert_memory_equal(m + opt + 15, "\0\17\0\2\0\3", 6);  /* EDE 3 */
+	assert_memory_equal(m, base, opt + 9);                  /* all before */
+	assert_int_equal(m[7], 1);                              /* counts kept */
+
+	/* no room for the 6 bytes */
+	memcpy(m, base, sizeof(base));
+	assert_int_equal(aegis_wire_add_ede(m, sizeof(base), sizeof(base) + 5, 3), sizeof(base));
+	assert_memory_equal(m, base, sizeof(base));
+	/* no OPT: the client did not use EDNS */
+	memcpy(m, base, sizeof(base));
+	m[11] = 0;
+	assert_int_equal(aegis_wire_add_ede(m, sizeof(base) - 15, sizeof(m), 3), sizeof(base) - 15);
+	/* malformed: the additional count promises a record that is not there */
+	memcpy(m, base, sizeof(base));
+	m[11] = 2;
+	assert_int_equal(aegis_wire_add_ede(m, sizeof(base) - 15, sizeof(m), 3), sizeof(base) - 15);
+	assert_int_equal(aegis_wire_add_ede(m, 5, sizeof(m), 3), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +265,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_compresses),
 	        cmocka_unit_test(test_writer_suffix_pointer),
 	        cmocka_unit_test(test_writer_full_rolls_back),
+	        cmocka_unit_test(test_add_ede),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

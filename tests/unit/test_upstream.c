@@ -225,7 +225,7 @@ static void test_servfail_and_limits(void **state)
 	w.edns = true;
 	w.do_bit = true;
 	uint8_t out[512];
-	size_t n = aegis_upstream_txn_servfail(&w, out);
+	size_t n = aegis_upstream_txn_servfail(&w, out, 0);
 	assert_int_equal(n, w.qlen + 11);
 	assert_int_equal(tm_get16(out), 0x0102);
 	assert_int_equal(out[2], 0x81); /* QR + RD */
@@ -235,6 +235,15 @@ static void test_servfail_and_limits(void **state)
 	assert_memory_equal(out + 12, "\4Fail\4Test", 11);
 	assert_int_equal(tm_get16(out + 10), 1);
 	assert_int_equal(out[w.qlen + 7], 0x80); /* DO echoed */
+	/* with an Extended DNS Error: OPT RDLENGTH 6, option 15 length 2, the info code */
+	n = aegis_upstream_txn_servfail(&w, out, AEGIS_EDE_NO_REACHABLE_AUTHORITY);
+	assert_int_equal(n, w.qlen + 17);
+	assert_int_equal(tm_get16(out + w.qlen + 9), 6);
+	assert_memory_equal(out + w.qlen + 11, "\0\17\0\2\0\26", 6);
+	assert_true(n <= sizeof(w.small)); /* the no-memory fallback still fits */
+	/* without EDNS there is no OPT, so no EDE */
+	w.edns = false;
+	assert_int_equal(aegis_upstream_txn_servfail(&w, out, AEGIS_EDE_DNSSEC_BOGUS), w.qlen);
 
 	assert_int_equal(client_limit(true, 0), 65535);
 	assert_int_equal(client_limit(false, 0), 512);
