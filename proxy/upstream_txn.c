@@ -65,12 +65,8 @@ size_t aegis_upstream_txn_servfail(const struct waiter *w, uint8_t *out, uint16_
 		if (w->do_bit)
 			out[n + 7] = 0x80;
 		n += sizeof(opt);
-		if (ede != 0) {
-			const uint8_t opt_ede[6] = {0, 15, 0, 2, (uint8_t)(ede >> 8), (uint8_t)ede};
-			out[n - 1] = sizeof(opt_ede); /* RDLENGTH */
-			memcpy(out + n, opt_ede, sizeof(opt_ede));
-			n += sizeof(opt_ede);
-		}
+		if (ede != 0) /* every caller's buffer holds QBUF + 17 bytes (struct waiter's small) */
+			n = aegis_wire_add_ede(out, n, n + 6, ede);
 	}
 	return n;
 }
