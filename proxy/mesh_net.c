@@ -44,12 +44,9 @@ int aegis_net_original_dst(int fd, struct sockaddr_storage *out)
 int aegis_net_accept(int lfd, struct sockaddr_storage *peer)
 {
 	socklen_t plen = sizeof(*peer);
-	int fd = accept4(lfd, (struct sockaddr *)peer, peer ? &plen : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd >= 0) {
-		int one = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	return fd;
+	/* TCP_NODELAY comes from the listener (aegis_net_listen): Linux copies it to accepted sockets, which
+	 * saves a system call per connection. */
+	return accept4(lfd, (struct sockaddr *)peer, peer ? &plen : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 int aegis_net_listen(const struct sockaddr_storage *addr)
@@ -59,6 +56,7 @@ int aegis_net_listen(const struct sockaddr_storage *addr)
 		return AEGIS_ESYS;
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited by accepted sockets */
 	if (addr->ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	socklen_t len =

@@ -14,12 +14,13 @@
  * redirected (someone connected to the listener itself). */
 int aegis_net_original_dst(int fd, struct sockaddr_storage *out) AEGIS_WUR;
 
-/* A non-blocking, close-on-exec TCP listener on addr (SO_REUSEADDR; IPV6_V6ONLY for IPv6). Returns the fd
- * or a negative aegis_err. */
+/* A non-blocking, close-on-exec TCP listener on addr (SO_REUSEADDR; IPV6_V6ONLY for IPv6; TCP_NODELAY, which
+ * the connections it accepts inherit). Returns the fd or a negative aegis_err. */
 int aegis_net_listen(const struct sockaddr_storage *addr) AEGIS_WUR;
-/* Accepts one connection from listening socket lfd (peer may be NULL): non-blocking, close-on-exec, and
- * TCP_NODELAY, because a relay forwards what it has at once and Nagle would hold a small write until the
- * peer's delayed ACK (docs/mesh.md). Returns the descriptor, or -1 (errno: EAGAIN when none is waiting). */
+/* Accepts one connection from listening socket lfd (peer may be NULL): non-blocking, close-on-exec, and,
+ * from a listener made by aegis_net_listen(), TCP_NODELAY, because a relay forwards what it has at once and
+ * Nagle would hold a small write until the peer's delayed ACK (docs/mesh.md). Returns the descriptor, or -1
+ * (errno: EAGAIN when none is waiting). */
 int aegis_net_accept(int lfd, struct sockaddr_storage *peer);
 
 /* Starts a non-blocking connect; *fd is the socket (also on EINPROGRESS). 0 when connected or in progress,
