@@ -31,14 +31,15 @@ trap aegis_cleanup EXIT INT TERM
 
 # A TCP+UDP port free on 127.0.0.1 now (the kernel's choice), and claimed: the kernel may hand the same
 # released port out again (one CI run gave a test's admin port to its next proxy's DNS listener), so
-# every port handed out is claimed as /tmp/aegis-ports/PORT (mkdir is atomic, so parallel tests do
-# not share one either) and released when the test ends. Claims older than an hour are stale.
-AEGIS_PORT_CLAIMS=/tmp/aegis-ports
+# every port handed out is claimed as /tmp/aegis-ports-UID/PORT (mkdir is atomic, so parallel tests do
+# not share one either; one directory per user, so a root run does not lock others out) and released
+# when the test ends. Claims older than an hour are stale.
+AEGIS_PORT_CLAIMS=/tmp/aegis-ports-$(id -u)
 free_port() {
 	python3 - "$AEGIS_PORT_CLAIMS" "$AEGIS_TMP/ports" <<'PY'
 import os, socket, sys, time
 claims, mine = sys.argv[1], sys.argv[2]
-os.makedirs(claims, mode=0o777, exist_ok=True)
+os.makedirs(claims, mode=0o700, exist_ok=True)
 for _ in range(200):
     t = socket.socket(); t.bind(('127.0.0.1', 0)); port = t.getsockname()[1]
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
