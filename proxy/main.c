@@ -398,6 +398,9 @@ static void policy_metrics(void *user, struct aegis_metrics *m)
 	aegis_metrics_family(m, "aegis_process_privileges_dropped", AEGIS_METRIC_GAUGE,
 	                     "1 when the proxy switched to its unprivileged user after binding.");
 	aegis_metrics_uint(m, NULL, 0, p->privs_dropped ? 1 : 0);
+	aegis_metrics_family(m, "aegis_process_draining", AEGIS_METRIC_GAUGE,
+	                     "1 while a SIGTERM drain waits for open mesh connections (docs/mesh.md).");
+	aegis_metrics_uint(m, NULL, 0, p->draining ? 1 : 0);
 	aegis_metrics_family(m, "aegis_dns_tcp_accept_errors_total", AEGIS_METRIC_COUNTER,
 	                     "DNS TCP accepts that failed for lack of descriptors or memory.");
 	aegis_metrics_uint(m, NULL, 0, aegis_dns_server_stats(p->dns)->tcp_accept_errors);

@@ -624,6 +624,8 @@ else
 fi
 code=$(in_pod a curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:15000/healthz/ready)
 if [ "$code" = 503 ]; then ok "drain: not ready while draining"; else bad "drain: readiness $code"; fi
+dm=$(in_pod a curl -s --max-time 3 http://127.0.0.1:15000/stats/prometheus | awk '$1 == "aegis_process_draining" {print $2}')
+if [ "$dm" = 1 ]; then ok "drain: aegis_process_draining 1"; else bad "drain: aegis_process_draining '$dm'"; fi
 ans=$(in_pod a dig +short +tries=1 +time=2 reviews.default.svc.cluster.local)
 if [ "$ans" = 10.96.10.11 ]; then ok "drain: DNS still answered"; else bad "drain: DNS answered '$ans'"; fi
 wait "$LONG"
