@@ -11,7 +11,6 @@
 
 #include "aegis/log.h"
 #include "dns_name.h"
-#include "dns_wire.h"
 #include "dnssec.h"
 #include "upstream_int.h"
 
@@ -263,15 +262,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 	if (req != NULL)
 		*req = (struct aegis_upstream_req *)w;
 	if (overloaded) {
-		if (stale_fl & AEGIS_CACHE_F_STALE) {
-			up->st.stale_answers++;
-			stale_n = aegis_wire_add_ede(up->obuf, stale_n, AEGIS_DNS_TCP_MAX,
-			                             AEGIS_EDE_STALE_ANSWER);
-		}
-		up->st.cache_answers++;
-		aegis_upstream_txn_apply_ad(up, up->obuf, stale_n, query, w->do_bit,
-		                            (stale_fl & AEGIS_CACHE_F_SECURE) != 0);
-		aegis_upstream_txn_finish_later(up, w, up->obuf, stale_n);
+		aegis_upstream_txn_finish_cached(up, w, stale_n, stale_fl);
 		return 0;
 	}
 
@@ -287,10 +278,7 @@ int aegis_upstream_resolve(struct aegis_upstream *up, const uint8_t *query, size
 		unsigned fl;
 		if (aegis_cache_lookup(up->cache, query, len, &key, now_ms(up), false, up->obuf,
 		                       AEGIS_DNS_TCP_MAX, &n, &fl) == 0) {
-			aegis_upstream_txn_apply_ad(up, up->obuf, n, query, w->do_bit,
-			                            (fl & AEGIS_CACHE_F_SECURE) != 0);
-			up->st.cache_answers++;
-			aegis_upstream_txn_finish_later(up, w, up->obuf, n);
+			aegis_upstream_txn_finish_cached(up, w, n, fl);
 			if (fl & AEGIS_CACHE_F_PREFETCH)
 				aegis_upstream_txn_prefetch(up, query, len, &key);
 			return 0;

@@ -256,6 +256,9 @@ void aegis_upstream_txn_finish_later(struct aegis_upstream *up, struct waiter *w
 
 /* As aegis_upstream_txn_finish_later() with a SERVFAIL (counted). */
 void aegis_upstream_txn_finish_servfail(struct aegis_upstream *up, struct waiter *w, uint16_t ede);
+/* w (not on any list) gets the cache's answer now in up->obuf (n bytes, the lookup's flags fl): counted,
+ * an EDE "Stale Answer" when it is stale, AD for the client, delivery queued. */
+void aegis_upstream_txn_finish_cached(struct aegis_upstream *up, struct waiter *w, size_t n, unsigned fl);
 /* w (not on any list) gets the cache's answer for t's key, expired ones included, if there is one:
  * true when delivery is queued. */
 bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w);

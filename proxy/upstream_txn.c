@@ -206,6 +206,17 @@ static struct waiter *pop_waiter(struct txn *t)
 	return w;
 }
 
+void aegis_upstream_txn_finish_cached(struct aegis_upstream *up, struct waiter *w, size_t n, unsigned fl)
+{
+	if (fl & AEGIS_CACHE_F_STALE) {
+		up->st.stale_answers++;
+		n = aegis_wire_add_ede(up->obuf, n, AEGIS_DNS_TCP_MAX, AEGIS_EDE_STALE_ANSWER);
+	}
+	up->st.cache_answers++;
+	aegis_upstream_txn_apply_ad(up, up->obuf, n, w->q, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
+	aegis_upstream_txn_finish_later(up, w, up->obuf, n);
+}
+
 bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w)
 {
 	struct aegis_upstream *up = t->up;
@@ -215,13 +226,7 @@ bool aegis_upstream_txn_finish_stale(struct txn *t, struct waiter *w)
 	    aegis_cache_lookup(up->cache, w->q, w->qlen, &t->key, now_ms(up), true, up->obuf,
 	                       AEGIS_DNS_TCP_MAX, &n, &fl) != 0)
 		return false;
-	if (fl & AEGIS_CACHE_F_STALE) {
-		up->st.stale_answers++;
-		n = aegis_wire_add_ede(up->obuf, n, AEGIS_DNS_TCP_MAX, AEGIS_EDE_STALE_ANSWER);
-	}
-	up->st.cache_answers++;
-	aegis_upstream_txn_apply_ad(up, up->obuf, n, w->q, w->do_bit, (fl & AEGIS_CACHE_F_SECURE) != 0);
-	aegis_upstream_txn_finish_later(up, w, up->obuf, n);
+	aegis_upstream_txn_finish_cached(up, w, n, fl);
 	return true;
 }
 

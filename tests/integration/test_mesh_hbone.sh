@@ -101,36 +101,7 @@ chmod 0644 "$RUN/mesh.yaml"
 
 mesh_write_server_py
 
-cat >"$RUN/client.py" <<'EOF'
-# client.py N HOST PORT MARKER: N sequential connections, each: read the greeting, send MARKER, shut down
-# the write side (half-close), read the echo and "BYE <len>". Prints "v1 v2 failures".
-import socket, sys, time
-n, host, port, marker = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
-counts = {}
-fail = 0
-deadline = time.time() + 120
-for i in range(n):
-    if time.time() > deadline:
-        fail += n - i
-        break
-    try:
-        s = socket.create_connection((host, port), 3)
-        s.settimeout(5)
-        f = s.makefile("rb")
-        hello = f.readline().split()
-        s.sendall(marker)
-        s.shutdown(socket.SHUT_WR)
-        echo = f.read(len(marker))
-        bye = f.readline()
-        s.close()
-        if len(hello) == 2 and echo == marker and bye == b"BYE %d\n" % len(marker):
-            counts[hello[1].decode()] = counts.get(hello[1].decode(), 0) + 1
-        else:
-            fail += 1
-    except OSError:
-        fail += 1
-print(counts.get("v1b", 0), counts.get("v2", 0), fail)
-EOF
+mesh_write_client_py
 
 cat >"$RUN/closed.py" <<'EOF'
 # closed.py HOST PORT: connects and waits (at most 10 s) for the proxy to close the connection without a
@@ -383,7 +354,7 @@ cpu0=$(cpu_ticks)
 res=$(timeout 150 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" "$N" 10.96.10.11 9080 "$MARKER")
 cpu1=$(cpu_ticks)
 cpu_split
-read -r v1 v2 fails <<<"$res"
+read -r v1 v2 fails _ <<<"$res"
 echo "$N connections: v1=$v1 v2=$v2 failures=$fails"
 read -r a0 b0 c0 <<<"$cpu0"
 read -r a1 b1 c1 <<<"$cpu1"
@@ -399,7 +370,7 @@ if [ "${v2:-0}" -ge "$lo" ] && [ "${v2:-0}" -le "$hi" ]; then ok "90/10 split (v
 pod_spawn sniff node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
 pod_wait_file "$RUN/sniff.out.ready" 30 || bad "sniffer did not start"
 res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 100 10.96.10.11 9080 "$MARKER")
-read -r sv1 _ sfails <<<"$res"
+read -r sv1 _ sfails _ <<<"$res"
 sleep 0.5
 pod_stop sniff
 if [ -s "$RUN/sniff.out" ]; then
@@ -515,7 +486,7 @@ fi
 
 # ---- 5. wrong identity: the imposter ServiceEntry expects sa/ratings, pod B presents sa/reviews ----
 res=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 10.96.10.50 9080 x)
-read -r iv1 _ ifail <<<"$res"
+read -r iv1 _ ifail _ <<<"$res"
 if [ "$iv1" = 0 ] && [ "$ifail" = 3 ] && grep -q 'wrong identity' "$RUN/proxy-a.log"; then
 	ok "a peer with the wrong identity is refused ($(grep -m1 -o '"peer":"[^"]*"' "$RUN/proxy-a.log"))"
 else
@@ -564,7 +535,7 @@ else
 	bad "rotation: $(cat "$RUN/long.out" 2>/dev/null), rotated log: $(grep -c 'certificate rotated' "$RUN/proxy-a.log")"
 fi
 res=$(timeout 30 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 20 10.96.10.11 9080 x)
-read -r _ _ rfail <<<"$res"
+read -r _ _ rfail _ <<<"$res"
 if [ "$rfail" = 0 ]; then ok "new connections after the rotation"; else bad "after rotation: $res"; fi
 
 # ---- 9. a peer that stops answering: pod B's proxy is frozen (SIGSTOP; its kernel still ACKs), pod A's
@@ -581,7 +552,7 @@ for _ in $(seq 60); do
 done
 kill -CONT "$(cat "$RUN/proxy-b.pid")"
 res=$(timeout 30 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 20 10.96.10.11 9080 x)
-read -r _ _ kfail <<<"$res"
+read -r _ _ kfail _ <<<"$res"
 if [ "$pt" -gt "$pt0" ] && [ "$kfail" = 0 ]; then
 	ok "unanswered keepalive PING closes the connection (timeouts $pt0 -> $pt); traffic resumes on a new one"
 else

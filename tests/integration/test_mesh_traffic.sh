@@ -46,36 +46,7 @@ chmod 0644 "$RUN/mesh.yaml"
 
 mesh_write_server_py
 
-cat >"$RUN/client.py" <<'EOF'
-# client.py N HOST PORT MARKER: N sequential connections; prints "v1 v2 failures" counts.
-import socket, sys, time
-n, host, port, marker = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
-counts = {}
-fail = 0
-deadline = time.time() + 120
-for i in range(n):
-    if time.time() > deadline:
-        fail += n - i
-        break
-    try:
-        s = socket.create_connection((host, port), 3)
-        s.settimeout(3)
-        f = s.makefile("rb")
-        hello = f.readline().split()
-        s.sendall(marker)
-        s.shutdown(socket.SHUT_WR)
-        echo = f.read(len(marker))
-        bye = f.readline()
-        s.close()
-        if len(hello) == 2 and echo == marker and bye == b"BYE %d\n" % len(marker):
-            who = hello[1].decode()
-            counts[who] = counts.get(who, 0) + 1
-        else:
-            fail += 1
-    except OSError:
-        fail += 1
-print(counts.get("v1b", 0) + counts.get("v1d", 0), counts.get("v2", 0), fail, counts.get("v1b", 0), counts.get("v1d", 0))
-EOF
+mesh_write_client_py
 
 mesh_write_long_py
 

@@ -115,34 +115,7 @@ mesh_yaml 100 0 >"$RUN/xds/east/mesh.yaml"
 chmod -R a+rX "$RUN"
 
 mesh_write_server_py
-cat >"$RUN/client.py" <<'EOF'
-# client.py N HOST PORT: N sequential connections; prints "v1 v2 failures".
-import socket, sys, time
-n, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-counts = {"v1": 0, "v2": 0}
-fail = 0
-deadline = time.time() + 60
-for i in range(n):
-    if time.time() > deadline:
-        fail += n - i
-        break
-    try:
-        s = socket.create_connection((host, port), 3)
-        s.settimeout(3)
-        f = s.makefile("rb")
-        hello = f.readline().split()
-        s.sendall(b"ping")
-        s.shutdown(socket.SHUT_WR)
-        echo = f.read(4)
-        s.close()
-        if len(hello) == 2 and echo == b"ping" and hello[1].decode() in counts:
-            counts[hello[1].decode()] += 1
-        else:
-            fail += 1
-    except OSError:
-        fail += 1
-print(counts["v1"], counts["v2"], fail)
-EOF
+mesh_write_client_py
 chmod 0644 "$RUN"/*.py
 
 # ---- start: capture rules first (as the init container runs before the sidecar), aegis-xds in the node,
@@ -209,7 +182,7 @@ if [ "$ans" = 10.96.10.11 ]; then ok "DNS over xDS: $RV -> $ans"; else bad "dig 
 
 # ---- 2. 100/0: every connection to v1 ----
 res=$(timeout 90 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 40 10.96.10.11 9080)
-read -r v1 v2 fails <<<"$res"
+read -r v1 v2 fails _ <<<"$res"
 echo "100/0: v1=$v1 v2=$v2 failures=$fails"
 if [ "${v1:-0}" = 40 ] && [ "${v2:-1}" = 0 ] && [ "${fails:-1}" = 0 ]; then ok "100/0 sends every connection to v1"; else bad "100/0: $res"; fi
 
@@ -221,7 +194,7 @@ if wait_applied a 2; then ok "the update reached pod A over xDS"; else bad "no s
 out=$(in_pod a "$CTL" pc routes)
 if echo "$out" | grep -Eq "^10\.96\.10\.11:9080 +$RV .*v1 0%,v2 100%"; then ok "proxy-config routes: 0/100"; else bad "routes after update: $out"; fi
 res=$(timeout 90 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 40 10.96.10.11 9080)
-read -r v1 v2 fails <<<"$res"
+read -r v1 v2 fails _ <<<"$res"
 echo "0/100: v1=$v1 v2=$v2 failures=$fails"
 if [ "${v1:-1}" = 0 ] && [ "${v2:-0}" = 40 ] && [ "${fails:-1}" = 0 ]; then ok "0/100 moves new connections to v2"; else bad "0/100: $res"; fi
 if grep -q '"xds config rejected' "$RUN/proxy-a.log"; then bad "a config was rejected: $(grep -m1 rejected "$RUN/proxy-a.log")"; else ok "no config rejected"; fi

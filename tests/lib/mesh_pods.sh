@@ -13,6 +13,7 @@
 #                                    $RUN/certs-<p> (default/reviews) for each pod named
 #   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
 #   mesh_write_long_py               $RUN/long.py: one long-lived bulk connection (see below)
+#   mesh_write_client_py             $RUN/client.py: N sequential request/response connections (see below)
 
 # mesh_require TOOL...: each tool on PATH, and aegis-iptables and aegis-proxy built.
 mesh_require() {
@@ -169,5 +170,45 @@ except OSError as e:
 t.join(15)
 ok = got[0] == sent + len(b"BYE %d\n" % sent)  # the whole echo, then server.py's "BYE <sent>"
 open(out, "w").write("%d %d %s\n" % (sent, got[0], "ok" if ok else "short"))
+EOF
+}
+
+# mesh_write_client_py: $RUN/client.py, the client of server.py used by every mesh test:
+# `client.py N HOST PORT [MARKER]` makes N sequential connections, each: read the greeting, send MARKER
+# (default "ping"), shut down the write side (half-close), read the exact echo and "BYE <len>". A
+# connection counts for the server that greeted it: names starting with "v1" for subset v1, with "v2"
+# for v2; anything else, a short echo or a missing BYE is a failure. Prints "v1 v2 failures v1b v1d"
+# (the last two: pods b and d of test_mesh_traffic, both v1). At most 120 s, then the rest fail.
+mesh_write_client_py() {
+	cat >"$RUN/client.py" <<'EOF'
+import socket, sys, time
+n, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+marker = sys.argv[4].encode() if len(sys.argv) > 4 else b"ping"
+counts = {}
+fail = 0
+deadline = time.time() + 120
+for i in range(n):
+    if time.time() > deadline:
+        fail += n - i
+        break
+    try:
+        s = socket.create_connection((host, port), 3)
+        s.settimeout(5)
+        f = s.makefile("rb")
+        hello = f.readline().split()
+        s.sendall(marker)
+        s.shutdown(socket.SHUT_WR)
+        echo = f.read(len(marker))
+        bye = f.readline()
+        s.close()
+        who = hello[1].decode() if len(hello) == 2 else ""
+        if who[:2] in ("v1", "v2") and echo == marker and bye == b"BYE %d\n" % len(marker):
+            counts[who] = counts.get(who, 0) + 1
+        else:
+            fail += 1
+    except OSError:
+        fail += 1
+sub = lambda p: sum(c for w, c in counts.items() if w.startswith(p))
+print(sub("v1"), sub("v2"), fail, counts.get("v1b", 0), counts.get("v1d", 0))
 EOF
 }

@@ -11,6 +11,7 @@
 
 #include "dns_name.h"
 #include "dns_wire.h"
+#include "test_ldns.h"
 
 /* Builds a query with ldns (the reference encoder). */
 static size_t make_query(uint8_t *buf, size_t cap, const char *name, ldns_rr_type type, bool edns,
@@ -24,14 +25,7 @@ static size_t make_query(uint8_t *buf, size_t cap, const char *name, ldns_rr_typ
 		ldns_pkt_set_edns_udp_size(p, udp_size);
 		ldns_pkt_set_edns_do(p, true);
 	}
-	uint8_t *wire = NULL;
-	size_t len = 0;
-	assert_int_equal(ldns_pkt2wire(&wire, p, &len), LDNS_STATUS_OK);
-	assert_true(len <= cap);
-	memcpy(buf, wire, len);
-	LDNS_FREE(wire);
-	ldns_pkt_free(p);
-	return len;
+	return pkt_to_wire(p, buf, cap);
 }
 
 static void test_parse_query(void **state)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dnssec.h"
+#include "test_ldns.h"
 
 #define NOW ((int64_t)1800000000)
 
@@ -26,13 +27,6 @@ static ldns_key *g_key;
 static ldns_key_list *g_keys;
 static ldns_rr *g_dnskey;
 static char g_dir[64];
-
-static ldns_rr *rr(const char *s)
-{
-	ldns_rr *r = NULL;
-	assert_int_equal(ldns_rr_new_frm_str(&r, s, 300, NULL, NULL), LDNS_STATUS_OK);
-	return r;
-}
 
 /* Signs the records given (one rrset) with the zone key, valid [from, until). */
 static ldns_rr_list *sign(ldns_rr_list *set, int64_t from, int64_t until)
@@ -78,18 +72,6 @@ static ldns_pkt *pkt_new(const char *qname, ldns_rr_type t, ldns_pkt_rcode rcode
 	return p;
 }
 
-static size_t wire(ldns_pkt *p, uint8_t *out, size_t cap)
-{
-	uint8_t *w = NULL;
-	size_t n = 0;
-	assert_int_equal(ldns_pkt2wire(&w, p, &n), LDNS_STATUS_OK);
-	assert_true(n <= cap);
-	memcpy(out, w, n);
-	free(w);
-	ldns_pkt_free(p);
-	return n;
-}
-
 static const char *const SOA[] = {
         "example.test. 300 IN SOA ns.example.test. a.example.test. 1 3600 600 86400 300"};
 
@@ -105,23 +87,23 @@ static size_t zone_answer(const char *name, ldns_rr_type t, uint8_t *out, size_t
 		ldns_pkt_push_rr_list(p, LDNS_SECTION_ANSWER, sigs);
 		ldns_rr_list_free(set);
 		ldns_rr_list_free(sigs);
-		return wire(p, out, cap);
+		return pkt_to_wire(p, out, cap);
 	}
 	if (t == LDNS_RR_TYPE_DS && strcmp(name, "www.example.test.") == 0) {
 		ldns_pkt *p = pkt_new(name, t, LDNS_RCODE_NOERROR);
 		push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
 		const char *nsec[] = {"www.example.test. 300 IN NSEC x.example.test. A RRSIG NSEC"};
 		push_signed(p, LDNS_SECTION_AUTHORITY, nsec, 1, true, NOW + 86400);
-		return wire(p, out, cap);
+		return pkt_to_wire(p, out, cap);
 	}
 	if (t == LDNS_RR_TYPE_DS && strcmp(name, "child.example.test.") == 0) {
 		ldns_pkt *p = pkt_new(name, t, LDNS_RCODE_NOERROR);
 		push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
 		const char *nsec[] = {"child.example.test. 300 IN NSEC www.example.test. NS RRSIG NSEC"};
 		push_signed(p, LDNS_SECTION_AUTHORITY, nsec, 1, true, NOW + 86400);
-		return wire(p, out, cap);
+		return pkt_to_wire(p, out, cap);
 	}
-	return wire(pkt_new(name, t, LDNS_RCODE_SERVFAIL), out, cap);
+	return pkt_to_wire(pkt_new(name, t, LDNS_RCODE_SERVFAIL), out, cap);
 }
 
 /* ---- the fake fetcher ---- */
@@ -252,14 +234,14 @@ static size_t www_answer(uint8_t *buf, size_t cap, const char *a, bool sig, int6
 	ldns_pkt *p = pkt_new("www.example.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR);
 	const char *recs[] = {"www.example.test. 300 IN A 192.0.2.1"};
 	push_signed(p, LDNS_SECTION_ANSWER, recs, 1, sig, until);
-	size_t n = wire(p, buf, cap);
+	size_t n = pkt_to_wire(p, buf, cap);
 	if (a != NULL) { /* change the address after signing */
 		ldns_pkt *q = NULL;
 		assert_int_equal(ldns_wire2pkt(&q, buf, n), LDNS_STATUS_OK);
 		ldns_rr *r0 = ldns_rr_list_rr(ldns_pkt_answer(q), 0);
 		ldns_rdf *addr = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_A, a);
 		ldns_rdf_deep_free(ldns_rr_set_rdf(r0, addr, 0));
-		n = wire(q, buf, cap);
+		n = pkt_to_wire(q, buf, cap);
 	}
 	return n;
 }
@@ -366,20 +348,20 @@ static void test_indeterminate_and_insecure(void **state)
 	uint8_t m[4096];
 	ldns_pkt *p = pkt_new("www.other.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR);
 	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr("www.other.test. 300 IN A 192.0.2.40"));
-	size_t n = wire(p, m, sizeof(m));
+	size_t n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_INDETERMINATE);
 	assert_int_equal(f.starts, 0);
 
 	p = pkt_new("www.child.example.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR);
 	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr("www.child.example.test. 300 IN A 192.0.2.50"));
-	n = wire(p, m, sizeof(m));
+	n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_INSECURE);
 	assert_string_equal(f.last, "child.example.test./43");
 	int before = f.starts;
 	/* the proven cut is remembered: a second name below it needs no fetch */
 	p = pkt_new("db.child.example.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR);
 	ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr("db.child.example.test. 300 IN A 192.0.2.51"));
-	n = wire(p, m, sizeof(m));
+	n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_INSECURE);
 	assert_int_equal(f.starts, before);
 	aegis_dnssec_free(v);
@@ -396,13 +378,13 @@ static void test_nxdomain_proof(void **state)
 	push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
 	const char *cover[] = {"example.test. 300 IN NSEC www.example.test. SOA NS RRSIG NSEC DNSKEY"};
 	push_signed(p, LDNS_SECTION_AUTHORITY, cover, 1, true, NOW + 86400);
-	size_t n = wire(p, m, sizeof(m));
+	size_t n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_SECURE);
 
 	/* the same NXDOMAIN with only the SOA: the denial is not proven */
 	p = pkt_new("nosuch.example.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN);
 	push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
-	n = wire(p, m, sizeof(m));
+	n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_BOGUS);
 
 	/* an NSEC at the name itself cannot prove NXDOMAIN */
@@ -410,14 +392,14 @@ static void test_nxdomain_proof(void **state)
 	push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
 	const char *at[] = {"www.example.test. 300 IN NSEC x.example.test. TXT RRSIG NSEC"};
 	push_signed(p, LDNS_SECTION_AUTHORITY, at, 1, true, NOW + 86400);
-	n = wire(p, m, sizeof(m));
+	n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_BOGUS);
 
 	/* NODATA: the NSEC at the name lacks the type */
 	p = pkt_new("www.example.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR);
 	push_signed(p, LDNS_SECTION_AUTHORITY, SOA, 1, true, NOW + 86400);
 	push_signed(p, LDNS_SECTION_AUTHORITY, at, 1, true, NOW + 86400);
-	n = wire(p, m, sizeof(m));
+	n = pkt_to_wire(p, m, sizeof(m));
 	assert_int_equal(run(v, &f, m, n, NOW), AEGIS_DNSSEC_SECURE);
 	aegis_dnssec_free(v);
 }
@@ -450,7 +432,7 @@ static void test_wildcard(void **state)
 		}
 		ldns_rr_list_deep_free(set);
 		ldns_rr_list_deep_free(sigs);
-		size_t n = wire(p, m, sizeof(m));
+		size_t n = pkt_to_wire(p, m, sizeof(m));
 		assert_int_equal(run(v, &f, m, n, NOW),
 		                 with_proof ? AEGIS_DNSSEC_SECURE : AEGIS_DNSSEC_BOGUS);
 	}

@@ -12,13 +12,7 @@
 #include <ldns/ldns.h>
 
 #include "dnssec_msg.h"
-
-static ldns_rr *rr(const char *s)
-{
-	ldns_rr *r = NULL;
-	assert_int_equal(ldns_rr_new_frm_str(&r, s, 300, NULL, NULL), LDNS_STATUS_OK);
-	return r;
-}
+#include "test_ldns.h"
 
 /* A signed-looking answer: A + RRSIG, an NSEC + RRSIG in the authority section, EDNS with DO and AD set
  * (the signature bytes are not checked here). */
@@ -45,14 +39,7 @@ static size_t answer(uint8_t *out, size_t cap)
 	                    "example.test. dGVzdHNpZ25hdHVyZQ=="));
 	ldns_pkt_set_edns_udp_size(p, 1232);
 	ldns_pkt_set_edns_do(p, true);
-	uint8_t *w = NULL;
-	size_t n = 0;
-	assert_int_equal(ldns_pkt2wire(&w, p, &n), LDNS_STATUS_OK);
-	assert_true(n <= cap);
-	memcpy(out, w, n);
-	free(w);
-	ldns_pkt_free(p);
-	return n;
+	return pkt_to_wire(p, out, cap);
 }
 
 static ldns_pkt *parse(const uint8_t *m, int n)

@@ -142,6 +142,18 @@ static void teardown_pair(struct side *c, struct side *s)
 	close(s->fd);
 }
 
+/* A CONNECT from c answered 200 by s (no stream user), the exchange pumped through: the client's stream id.
+ */
+static int32_t open_tunnel(struct side *c, struct side *s)
+{
+	int32_t id = aegis_hbone_connect(c->h, "10.0.0.1:9080", NULL);
+	assert_true(id > 0);
+	pump(c, s);
+	assert_int_equal(aegis_hbone_respond(s->h, s->req_id, 200, NULL), 0);
+	pump(c, s);
+	return id;
+}
+
 static void test_connect_200_data_halfclose(void **state)
 {
 	(void)state;
@@ -299,10 +311,7 @@ static void test_flow_control(void **state)
 	struct side c, s;
 	setup_pair(&c, &s);
 	s.consume = false;
-	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL);
-	pump(&c, &s);
-	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), 0);
-	pump(&c, &s);
+	int32_t id = open_tunnel(&c, &s);
 	static uint8_t chunk[65536];
 	memset(chunk, 'x', sizeof(chunk));
 	size_t sent = 0, total = 8u << 20;
@@ -365,10 +374,7 @@ static void test_write_takes_room_after_wrap(void **state)
 	struct side c, s;
 	setup_pair(&c, &s);
 	s.check = true;
-	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL);
-	pump(&c, &s);
-	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), 0);
-	pump(&c, &s);
+	int32_t id = open_tunnel(&c, &s);
 	static uint8_t data[4 * AEGIS_HBONE_STREAM_OUTBUF];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = pattern(i);

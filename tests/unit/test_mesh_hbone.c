@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_certs.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -374,25 +376,15 @@ static int group_setup(void **state)
 {
 	(void)state;
 	snprintf(tmp, sizeof(tmp), "/tmp/aegis-test-hbone.XXXXXX");
-	if (mkdtemp(tmp) == NULL)
-		return -1;
-	const char *src = getenv("AEGIS_SRC_DIR") ? getenv("AEGIS_SRC_DIR") : AEGIS_SRC_DIR;
-	char cmd[4096];
-	snprintf(cmd, sizeof(cmd),
-	         "bash %s/scripts/make-certs.sh ca %s/ca >/dev/null && "
-	         "bash %s/scripts/make-certs.sh workload %s/ca %s/s default s >/dev/null",
-	         src, tmp, src, tmp, tmp);
 	aegis_log_set_level(AEGIS_LOG_OFF);
 	signal(SIGPIPE, SIG_IGN);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_certs_make(tmp, (const char *const[]){"s", NULL});
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_certs_remove(tmp);
 }
 
 int main(void)

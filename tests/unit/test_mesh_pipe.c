@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_certs.h"
+
 #include <openssl/ssl.h>
 
 #include "aegis/log.h"
@@ -191,25 +193,14 @@ static int group_setup(void **state)
 {
 	(void)state;
 	snprintf(tmp, sizeof(tmp), "/tmp/aegis-test-pipe.XXXXXX");
-	if (mkdtemp(tmp) == NULL)
-		return -1;
-	const char *src = getenv("AEGIS_SRC_DIR") ? getenv("AEGIS_SRC_DIR") : AEGIS_SRC_DIR;
-	char cmd[4096];
-	snprintf(cmd, sizeof(cmd),
-	         "bash %s/scripts/make-certs.sh ca %s/ca && bash %s/scripts/make-certs.sh workload %s/ca "
-	         "%s/s default s "
-	         "&& bash %s/scripts/make-certs.sh workload %s/ca %s/c default c",
-	         src, tmp, src, tmp, tmp, src, tmp, tmp);
 	aegis_log_set_level(AEGIS_LOG_OFF);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_certs_make(tmp, (const char *const[]){"s", "c", NULL});
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	return system(cmd) == 0 ? 0 : -1;
+	return test_certs_remove(tmp);
 }
 
 int main(void)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../../proxy/upstream.c"
+#include "dns_wire.h"
 #include "test_upstream_msg.h"
 
 static struct sockaddr_storage v4(const char *ip, unsigned port)
