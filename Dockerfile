@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image with every Aegis program (aegis-proxy, aegis-xds, aegis-iptables, aegis-inject, aegisctl) in
-# /usr/local/bin; the manifests in deploy/ pick the program with `command:`.
+# /usr/local/bin and aegis-proxy's xDS client module in /usr/local/lib/aegis; the manifests in deploy/ pick
+# the program with `command:`.
 #
 #   docker build -t aegis:0.1.0 .
 #
@@ -17,8 +18,8 @@ RUN bash scripts/setup.sh build && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAEGIS_TESTS=OFF -DAEGIS_WERROR=ON \
  && cmake --build /build -j"$(nproc)" \
- && strip --strip-debug /build/bin/* \
- && bash deploy/image/runtime-packages.sh /build/bin/* > /build/runtime-packages.txt \
+ && strip --strip-debug /build/bin/* /build/lib/aegis/*.so \
+ && bash deploy/image/runtime-packages.sh /build/bin/* /build/lib/aegis/*.so > /build/runtime-packages.txt \
  && cat /build/runtime-packages.txt
 
 FROM debian:12-slim
@@ -30,6 +31,8 @@ RUN apt-get update -q \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt \
  && groupadd -g 1337 aegis && useradd -u 1337 -g 1337 -M -d /nonexistent -s /usr/sbin/nologin aegis
 COPY --from=build /build/bin/ /usr/local/bin/
+# aegis-proxy loads the xDS client (and with it gRPC) from ../lib/aegis/ beside its bin/ only for --xds-address.
+COPY --from=build /build/lib/aegis/ /usr/local/lib/aegis/
 # The sidecar, aegis-xds and aegis-inject run as 1337 (the UID the capture rules exempt); the init container
 # overrides this with runAsUser: 0 and only NET_ADMIN/NET_RAW.
 USER 1337:1337

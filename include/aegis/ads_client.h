@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "aegis/err.h"
+#include "aegis/log.h"
 #include "aegis/model.h"
 
 #define AEGIS_ADS_NTYPES 5
@@ -90,5 +91,27 @@ void aegis_ads_client_status(struct aegis_ads_client *c, struct aegis_ads_status
 /* Cancels the stream, waits for the client's thread (a running on_config finishes first), releases
  * everything and calls grpc_shutdown_blocking(). NULL is a no-op. */
 void aegis_ads_client_stop(struct aegis_ads_client *c);
+
+/* The module (docs/xds.md, "The xDS client module"). aegis-proxy does not link the client: gRPC, abseil
+ * and libstdc++ would cost every proxy about 5 MiB of RSS at load time whether or not it uses xDS.
+ * The client is built as lib/aegis/aegis-ads-client.so (beside bin/), which exports one symbol,
+ * AEGIS_ADS_MODULE_SYMBOL, of this type; proxy/ads_loader.c opens it on the first
+ * aegis_ads_client_start() and its aegis_ads_client_* forward to the functions below. The module carries
+ * its own copy of aegis_common (log.c included): log_level is that copy's level, which the proxy keeps in
+ * step with its own (aegis_log_mirror_level). */
+#define AEGIS_ADS_MODULE_SYMBOL "aegis_ads_module"
+#define AEGIS_ADS_MODULE_ABI    1 /* bump when this struct or the structs it passes change */
+
+struct aegis_ads_module {
+	uint32_t abi;         /* AEGIS_ADS_MODULE_ABI */
+	uint32_t opts_size;   /* sizeof(struct aegis_ads_client_opts) */
+	uint32_t status_size; /* sizeof(struct aegis_ads_status) */
+	uint32_t config_size; /* sizeof(struct aegis_config): configs cross from the module to the proxy */
+	const char *version;  /* AEGIS_VERSION */
+	int (*start)(const struct aegis_ads_client_opts *opts, struct aegis_ads_client **out);
+	void (*status)(struct aegis_ads_client *c, struct aegis_ads_status *out);
+	void (*stop)(struct aegis_ads_client *c);
+	enum aegis_log_level *log_level;
+};
 
 #endif

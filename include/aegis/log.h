@@ -62,6 +62,11 @@ int aegis_log_parse_level(const char *s, enum aegis_log_level *out);
 const char *aegis_log_level_name(enum aegis_log_level lvl);
 void aegis_log_set_level(enum aegis_log_level lvl);
 
+/* Keeps *copy equal to the level from now on (set at once, then by every aegis_log_set_level): the level
+ * variable of a module loaded with dlopen that links its own log.c (proxy/ads_loader.c). One copy; NULL
+ * stops. */
+void aegis_log_mirror_level(enum aegis_log_level *copy);
+
 /* Redirects output (tests); fd -1 restores stderr. */
 void aegis_log_set_fd(int fd);
 

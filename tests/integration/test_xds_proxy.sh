@@ -48,6 +48,20 @@ expect_eq "ready after the first config" "$(ready "$A1")" "200"
 start_bg files "$AEGIS_BIN/aegis-proxy" --config "$MESH" --namespace default --cluster east --resolv-conf /dev/null \
 	--dns-listen "127.0.0.1:$PF" --admin "127.0.0.1:$(free_port)" --no-watch
 wait_dns "$PF" reviews.default.svc.cluster.local || fail "file proxy did not start"
+
+# The xDS client is a module (lib/aegis/aegis-ads-client.so) that only --xds-address loads: the file-mode
+# proxy maps no gRPC; a missing module stops start-up with its path and a hint.
+expect_eq "file mode maps no gRPC" "$(grep -c 'libgrpc' "/proc/$LAST_PID/maps")" "0"
+expect_match "xDS mode maps the client module and gRPC" "$(grep -Eo 'aegis-ads-client\.so|libgrpc\.so' \
+	"/proc/$(pgrep -f -- "--dns-listen 127.0.0.1:$P1" | head -1)/maps" | sort -u | tr '\n' ' ')" \
+	'aegis-ads-client\.so libgrpc\.so'
+rc=0
+AEGIS_ADS_MODULE=$AEGIS_TMP/missing.so timeout $((20 * AEGIS_SLOW)) "$AEGIS_BIN/aegis-proxy" \
+	--xds-address "127.0.0.1:$XDS_PORT" --resolv-conf /dev/null --dns-listen "127.0.0.1:$(free_port)" \
+	--admin "127.0.0.1:$(free_port)" 2>"$AEGIS_TMP/nomodule.log" || rc=$?
+expect_eq "missing xDS client module: start-up fails" "$rc" "1"
+expect_match "missing xDS client module: path and hint logged" "$(cat "$AEGIS_TMP/nomodule.log")" \
+	'cannot load the xds client module.*missing\.so.*AEGIS_ADS_MODULE'
 same=0; total=0
 for n in reviews.default.svc.cluster.local ratings.default.svc.cluster.local details.default.svc.cluster.local \
 	reviews.default.svc.clusterset.local db.shop.svc.cluster.local db-1.db.shop.svc.cluster.local \

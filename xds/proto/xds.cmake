@@ -61,6 +61,26 @@ add_library(aegis_ads_client STATIC ${AEGIS_XDS_DIR}/ads_client.c)
 target_link_libraries(aegis_ads_client PUBLIC aegis_xds_core PkgConfig::GRPC Threads::Threads
   PRIVATE aegis_xds_tls aegis_warnings)
 
+# The ADS client as aegis-proxy loads it: a module of its own, lib/aegis/aegis-ads-client.so, opened only
+# for --xds-address (include/aegis/ads_client.h, "The module"; docs/xds.md), so that a proxy run from files
+# never maps gRPC, abseil and libstdc++. It links its own copies of the static libraries below, which are
+# therefore built position-independent; ads_module.map exports the module's table and hides the rest.
+# The unit tests link aegis_ads_client directly.
+set(AEGIS_ADS_MODULE_LIBS aegis_ads_client aegis_xds_core aegis_xds_proto aegis_xds_tls aegis_mtls aegis_common)
+foreach(lib ${AEGIS_ADS_MODULE_LIBS})
+  set_target_properties(${lib} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  target_compile_options(${lib} PRIVATE -fno-semantic-interposition)
+endforeach()
+add_library(aegis-ads-client MODULE ${AEGIS_XDS_DIR}/ads_module.c)
+target_link_libraries(aegis-ads-client PRIVATE aegis_ads_client aegis_warnings
+  -Wl,--version-script=${AEGIS_XDS_DIR}/ads_module.map)
+if(NOT AEGIS_SANITIZE AND NOT AEGIS_FUZZ)
+  # Every symbol resolved at link time, not at the first dlopen (sanitizer runtimes live in the executable).
+  target_link_options(aegis-ads-client PRIVATE -Wl,--no-undefined)
+endif()
+set_target_properties(aegis-ads-client PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib/aegis
+  LINK_DEPENDS ${AEGIS_XDS_DIR}/ads_module.map)
+
 add_executable(aegis-xds ${AEGIS_XDS_DIR}/xds_main.c ${AEGIS_XDS_DIR}/xds_server.c)
 target_link_libraries(aegis-xds PRIVATE aegis_xds_core aegis_config aegis_xds_tls PkgConfig::GRPC Threads::Threads
   aegis_warnings)
