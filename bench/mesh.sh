@@ -14,7 +14,8 @@
 #   --rate Q        paced request rate for the p99 run (default 3500 req/s over 16 connections)
 #   --pairs LIST    subset of aegis-hbone,aegis-direct,nginx,haproxy,nginx-full,haproxy-full (default: all
 #                   of them; aegis-hbone only when `aegis-proxy --help` has --mesh-transport hbone)
-#   --no-perf       skip the perf profile of Aegis's proxy A and the strace -c call mix of every proxy A
+#   --no-perf       skip the perf profile of Aegis's proxy A and the strace -c call mixes (proxy A warm, A and B
+#                   per new connection)
 #   --aegis-nodelay what-if: also run aegis-hbone-nodelay/aegis-direct-nodelay, aegis-proxy with
 #                   bench/mesh_nodelay.so preloaded (TCP_NODELAY on accepted sockets); not shipped behaviour
 #   --skip-setup    do not run scripts/setup.sh bench

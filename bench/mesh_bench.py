@@ -484,30 +484,39 @@ def perf_profile(pair, a, out_path):
 
 
 def syscall_mix(pair, a):
-    """strace -c -f on proxy A during a warm (wrk) run: system calls per request by name. strace slows the
-    proxy, which changes how much each call carries, so this is the call mix, not a cost."""
-    path = "%s/strace-%s.txt" % (a.run, pair.name)
-    st = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", path, "-p", str(pair.a.pid)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1)
-    try:
-        res = w_warm(pair, a)
-    finally:
-        st.send_signal(signal.SIGINT)
-    try:
-        st.wait(30)
-    except subprocess.TimeoutExpired:
-        st.kill()
-        st.wait()
-    calls = {}
-    for line in read(path).splitlines():
-        f = line.split()
-        if len(f) >= 5 and re.match(r"^[0-9.]+$", f[0]) and f[-1] != "total":
-            calls[f[-1]] = int(f[3])
-    n = max(1, res["requests"])
-    top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
-    return {"requests": res["requests"], "per_req": sum(calls.values()) / n,
-            "top": [(k, v / n) for k, v in top]}
+    """strace -c -f during a warm (wrk) run on proxy A, and during a new-connection run on proxies A and B:
+    system calls per request or connection, by name. strace slows the proxy, which changes how much each
+    call carries, so this is the call mix, not a cost."""
+    out = {}
+    for wl, sides in (("warm", ("a",)), ("conn", ("a", "b"))):
+        tracers = {}
+        for side in sides:
+            path = "%s/strace-%s-%s-%s.txt" % (a.run, pair.name, wl, side)
+            tracers[side] = (path, subprocess.Popen(
+                ["strace", "-c", "-f", "-q", "-o", path, "-p", str(getattr(pair, side).pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1)
+        try:
+            res = WORKLOADS[wl](pair, a)
+        finally:
+            for _, st in tracers.values():
+                st.send_signal(signal.SIGINT)
+        for side, (path, st) in tracers.items():
+            try:
+                st.wait(30)
+            except subprocess.TimeoutExpired:
+                st.kill()
+                st.wait()
+            calls = {}
+            for line in read(path).splitlines():
+                f = line.split()
+                if len(f) >= 5 and re.match(r"^[0-9.]+$", f[0]) and f[-1] != "total":
+                    calls[f[-1]] = int(f[3])
+            n = max(1, res["requests"])
+            top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
+            out["%s_%s" % (wl, side)] = {"requests": res["requests"], "per_req": sum(calls.values()) / n,
+                                         "top": [(k, v / n) for k, v in top]}
+    return out
 
 
 # ---- report --------------------------------------------------------------------------------------------
@@ -613,11 +622,14 @@ def report(a, results, pairs, transports_note, perf_text, strace_mix, failures, 
         L.append("- round %d (order %s): %s" % (r + 1, " → ".join(res["_order"]), "; ".join(parts)))
     if strace_mix:
         L.append("")
-        L.append("System calls of proxy A per request, warm workload (`strace -c -f`; strace slows the proxy, so "
-                 "this is the call mix, not a cost):")
+        L.append("System calls per request (warm workload, proxy A) and per new connection (proxies A and B), "
+                 "`strace -c -f`; strace slows the proxy, so this is the call mix, not a cost:")
         L.append("")
-        for p, m in strace_mix.items():
-            L.append("- %s: %.1f per request (%s)" % (p, m["per_req"], ", ".join("%s %.2f" % kv for kv in m["top"])))
+        what = {"warm_a": "warm, A, per request", "conn_a": "new connection, A", "conn_b": "new connection, B"}
+        for p, mix in strace_mix.items():
+            for k, m in mix.items():
+                L.append("- %s, %s: %.1f (%s)" % (p, what.get(k, k), m["per_req"],
+                                                  ", ".join("%s %.2f" % kv for kv in m["top"])))
     if perf_text:
         L.append("")
         L.append("perf (proxy A, top entries; full text in the perf file next to this report):")

@@ -220,7 +220,7 @@ int aegis_mesh_hbone_in_start(struct aegis_mesh_hbone *hb)
 {
 	const struct aegis_mesh_hbone_opts *opts = &hb->opts;
 	if (opts->listen.ss_family != 0) {
-		hb->lfd = aegis_net_listen(&opts->listen);
+		hb->lfd = aegis_net_listen(&opts->listen, NULL);
 		if (hb->lfd < 0)
 			return hb->lfd;
 		ev_io_init(&hb->lio, accept_cb, hb->lfd, EV_READ);

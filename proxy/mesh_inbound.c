@@ -40,6 +40,7 @@ struct aegis_mesh_inbound {
 	struct aegis_mesh_inbound_opts opts;
 	ev_io lio;
 	int lfd;
+	struct sockaddr_storage bound; /* the listener's address, for aegis_net_original_dst */
 	struct in_conn *conns;
 	struct aegis_mesh_inbound_stats stats;
 };
@@ -241,7 +242,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct aegis_mesh_inbound *in = container_of(w, struct aegis_mesh_inbound, lio);
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < AEGIS_NET_ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage peer;
 		int fd = aegis_net_accept(in->lfd, &peer);
 		if (fd < 0)
@@ -261,7 +262,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (in->conns)
 			in->conns->prev = c;
 		in->conns = c;
-		if (aegis_net_original_dst(fd, &c->orig) != 0) {
+		if (aegis_net_original_dst(fd, &in->bound, &c->orig) != 0) {
 			/* Straight to 15006: no application port to hand the bytes to. */
 			in->stats.refused++;
 			conn_free(c);
@@ -287,7 +288,7 @@ int aegis_mesh_inbound_new(struct ev_loop *loop, const struct aegis_mesh_inbound
 	in->opts = *opts;
 	if (in->opts.idle_timeout_ms == 0)
 		in->opts.idle_timeout_ms = 3600u * 1000u;
-	in->lfd = aegis_net_listen(&opts->listen);
+	in->lfd = aegis_net_listen(&opts->listen, &in->bound);
 	if (in->lfd < 0) {
 		int rc = in->lfd;
 		free(in);

@@ -17,26 +17,28 @@
 #define IP6T_SO_ORIGINAL_DST 80
 #endif
 
-int aegis_net_original_dst(int fd, struct sockaddr_storage *out)
+bool aegis_net_dialled_listener(const struct sockaddr_storage *bound, const struct sockaddr_storage *orig)
 {
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
-		return AEGIS_ESYS;
+	if (orig->ss_family != bound->ss_family)
+		return false;
+	if (bound->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *b = (const void *)bound, *o = (const void *)orig;
+		return o->sin6_port == b->sin6_port && (IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
+		                                        memcmp(&o->sin6_addr, &b->sin6_addr, 16) == 0);
+	}
+	const struct sockaddr_in *b = (const void *)bound, *o = (const void *)orig;
+	return o->sin_port == b->sin_port &&
+	       (b->sin_addr.s_addr == htonl(INADDR_ANY) || o->sin_addr.s_addr == b->sin_addr.s_addr);
+}
+
+int aegis_net_original_dst(int fd, const struct sockaddr_storage *bound, struct sockaddr_storage *out)
+{
 	memset(out, 0, sizeof(*out));
-	len = sizeof(*out);
-	int rc;
-	if (local.ss_family == AF_INET6)
-		rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len);
-	else
-		rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len);
-	if (rc != 0)
-		return AEGIS_ENOTFOUND;
-	/* Without a REDIRECT, conntrack reports the listener's own address: treat it as not redirected. */
-	if (out->ss_family == local.ss_family &&
-	    memcmp(out, &local,
-	           local.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ==
-	            0)
+	socklen_t len = sizeof(*out);
+	/* The listener's family is the connection's: IPv6 listeners are IPV6_V6ONLY. */
+	int rc = bound->ss_family == AF_INET6 ? getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len)
+	                                      : getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len);
+	if (rc != 0 || aegis_net_dialled_listener(bound, out))
 		return AEGIS_ENOTFOUND;
 	return 0;
 }
@@ -49,7 +51,7 @@ int aegis_net_accept(int lfd, struct sockaddr_storage *peer)
 	return accept4(lfd, (struct sockaddr *)peer, peer ? &plen : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-int aegis_net_listen(const struct sockaddr_storage *addr)
+int aegis_net_listen(const struct sockaddr_storage *addr, struct sockaddr_storage *bound)
 {
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -61,7 +63,9 @@ int aegis_net_listen(const struct sockaddr_storage *addr)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	socklen_t len =
 	        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, 1024) != 0) {
+	socklen_t blen = sizeof(*bound);
+	if (bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, 1024) != 0 ||
+	    (bound != NULL && getsockname(fd, (struct sockaddr *)bound, &blen) != 0)) {
 		int e = errno;
 		close(fd);
 		errno = e;

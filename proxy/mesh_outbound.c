@@ -26,6 +26,7 @@
 struct listener {
 	ev_io io;
 	int fd;
+	struct sockaddr_storage bound; /* for aegis_net_original_dst */
 	struct aegis_mesh_outbound *ob;
 };
 
@@ -414,7 +415,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = container_of(w, struct listener, io);
 	struct aegis_mesh_outbound *ob = l->ob;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < AEGIS_NET_ACCEPTS_PER_WAKEUP; i++) {
 		int fd = aegis_net_accept(l->fd, NULL);
 		if (fd < 0)
 			break;
@@ -434,7 +435,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			ob->conns->prev = c;
 		ob->conns = c;
 		ob->stats.active++;
-		if (aegis_net_original_dst(fd, &c->orig) != 0) {
+		if (aegis_net_original_dst(fd, &l->bound, &c->orig) != 0) {
 			/* Not redirected: a client connected to 15001 itself. Relaying to ourselves would
 			 * loop. */
 			conn_free(c, true);
@@ -503,12 +504,13 @@ int aegis_mesh_outbound_new(struct ev_loop *loop, const struct aegis_mesh_outbou
 	ev_async_init(&ob->swap, swap_cb);
 	ev_async_start(loop, &ob->swap);
 	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
-		int fd = aegis_net_listen(&opts->listen[i]);
+		struct sockaddr_storage bound;
+		int fd = aegis_net_listen(&opts->listen[i], &bound);
 		if (fd < 0) {
 			rc = fd;
 			goto fail;
 		}
-		ob->ls[i] = (struct listener){.fd = fd, .ob = ob};
+		ob->ls[i] = (struct listener){.fd = fd, .bound = bound, .ob = ob};
 		ob->n_ls++;
 		ev_io_init(&ob->ls[i].io, accept_cb, fd, EV_READ);
 		ev_io_start(loop, &ob->ls[i].io);
