@@ -993,13 +993,14 @@ def main():
         md.append("")
     if results["table_cost"]:
         md += ["## Table build cost (bench/table_cost: aegis_yaml_load_paths + aegis_table_build; best of 3, one run at 1M)", "",
-               "| names | table nodes | YAML load ms | table build ms | table bytes | bytes per name | bytes per node | peak RSS MiB | lookup hit / miss ns |",
-               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "| names | table nodes | YAML load ms | table build ms | table bytes | bytes per name | bytes per node | peak RSS MiB | lookup hit / miss ns | PTR hit / miss ns |",
+               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for t in results["table_cost"]:
-            md.append("| %d | %d | %.0f | %.0f | %d | %.0f | %.0f | %.1f | %s |" % (
+            md.append("| %d | %d | %.0f | %.0f | %d | %.0f | %.0f | %.1f | %s | %s |" % (
                 t["names"], t["nodes"], t["load_ms"], t["build_ms"], t["table_bytes"], t["bytes_per_name"],
                 t["bytes_per_node"], t["peak_rss_kib"] / 1024,
-                "%.0f / %.0f" % (t["hit_ns"], t["miss_ns"]) if "hit_ns" in t else "-"))
+                "%.0f / %.0f" % (t["hit_ns"], t["miss_ns"]) if "hit_ns" in t else "-",
+                "%.0f / %.0f" % (t["ptr_hit_ns"], t["ptr_miss_ns"]) if "ptr_hit_ns" in t else "-"))
         if "aegis" in results["mem"]:
             md += ["", "aegis-proxy start to first answer: " + ", ".join(
                 "%s names %.2f s" % (n, m["ready_s"]) for n, m in sorted(results["mem"]["aegis"].items(), key=lambda kv: int(kv[0])))]

@@ -10,7 +10,9 @@
  *   last table alive, the YAML config freed), then hit_ns and miss_ns: nanoseconds per aegis_table_find
  *   of every ServiceEntry host in a shuffled order (hits) and of the same names with their first byte
  *   changed (misses), the best of 5 passes. The lookup is the answer path's hot spot; these two figures
- *   are how a change to the table's layout is judged.
+ *   are how a change to the table's layout is judged. Last, ptr_names, ptr_hit_ns and ptr_miss_ns: the
+ *   same for the reverse names (in-addr.arpa / ip6.arpa) of those hosts' addresses, which the table
+ *   stores as addresses and formats on a lookup.
  * Run it once per size, as its own process, so that the peak is that size's peak.
  *
  * Built by bench/run.sh against the static libraries of the bench build tree (not part of the suite). */
@@ -72,6 +74,48 @@ static uint8_t *collect_names(const struct aegis_config *cfg, size_t *count)
 		}
 	}
 	*count = k;
+	return v;
+}
+
+/* The reverse names of every address of the hosts in names (as lower-case wire names, 256 bytes apart,
+ * like collect_names), found through the table itself. */
+static uint8_t *collect_reverse(const struct aegis_table *t, const uint8_t *names, size_t count, size_t *out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < count; i++) {
+		const struct aegis_dns_node *nd = aegis_table_find(t, names + i * 256 + 1, names[i * 256]);
+		n += nd ? (size_t)nd->n_a + nd->n_aaaa : 0;
+	}
+	uint8_t *v = malloc(n * 256 + 1);
+	if (v == NULL)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < count; i++) {
+		const struct aegis_dns_node *nd = aegis_table_find(t, names + i * 256 + 1, names[i * 256]);
+		if (nd == NULL)
+			continue;
+		for (unsigned a = 0; a < (unsigned)nd->n_a + nd->n_aaaa; a++) {
+			char pres[128];
+			size_t o = 0;
+			if (a < nd->n_a) {
+				const uint8_t *ip = aegis_node_a(nd) + 4 * a;
+				o = (size_t)snprintf(pres, sizeof(pres), "%u.%u.%u.%u.in-addr.arpa", ip[3],
+				                     ip[2], ip[1], ip[0]);
+			} else {
+				const uint8_t *ip = aegis_node_aaaa(nd) + 16 * (a - nd->n_a);
+				for (int b = 15; b >= 0; b--)
+					o += (size_t)snprintf(pres + o, sizeof(pres) - o, "%x.%x.",
+					                      ip[b] & 15, ip[b] >> 4);
+				snprintf(pres + o, sizeof(pres) - o, "ip6.arpa");
+			}
+			int len = aegis_dns_name_from_str(pres, v + k * 256 + 1);
+			if (len <= 1)
+				continue;
+			v[k * 256] = (uint8_t)len;
+			k++;
+		}
+	}
+	*out = k;
 	return v;
 }
 
@@ -163,23 +207,31 @@ int main(int argc, char **argv)
 			best_build = t2 - t1;
 	}
 	long rss_after = status_kib("VmRSS");
+	long peak = status_kib("VmHWM"); /* before the reverse names below are allocated */
 	size_t hits = 0, misses = 0;
 	double hit_ns = lookup_names ? time_lookups(table, lookup_names, n_lookup, false, &hits) : 0.0;
 	double miss_ns = lookup_names ? time_lookups(table, lookup_names, n_lookup, true, &misses) : 0.0;
+	size_t n_rev = 0, rev_hits = 0, rev_misses = 0;
+	uint8_t *rev = lookup_names ? collect_reverse(table, lookup_names, n_lookup, &n_rev) : NULL;
+	double ptr_hit_ns = rev ? time_lookups(table, rev, n_rev, false, &rev_hits) : 0.0;
+	double ptr_miss_ns = rev ? time_lookups(table, rev, n_rev, true, &rev_misses) : 0.0;
+	free(rev);
 	free(lookup_names);
-	if (hits != n_lookup || misses != 0) {
-		fprintf(stderr, "table_cost: lookups found %zu of %zu names, %zu misses\n", hits, n_lookup,
-		        misses);
+	if (hits != n_lookup || misses != 0 || rev_hits != n_rev || rev_misses != 0) {
+		fprintf(stderr,
+		        "table_cost: lookups found %zu of %zu names, %zu misses; %zu of %zu reverse names, "
+		        "%zu misses\n",
+		        hits, n_lookup, misses, rev_hits, n_rev, rev_misses);
 		return 1;
 	}
 	size_t bytes = aegis_table_bytes(table);
 	size_t nodes = aegis_table_count(table);
 	printf("names=%zu nodes=%zu load_ms=%.1f build_ms=%.1f table_bytes=%zu bytes_per_name=%.1f "
 	       "bytes_per_node=%.1f rss_base_kib=%ld peak_rss_kib=%ld rss_after_kib=%ld hit_ns=%.1f "
-	       "miss_ns=%.1f\n",
+	       "miss_ns=%.1f ptr_names=%zu ptr_hit_ns=%.1f ptr_miss_ns=%.1f\n",
 	       names, nodes, best_load, best_build, bytes, names ? (double)bytes / (double)names : 0.0,
-	       nodes ? (double)bytes / (double)nodes : 0.0, rss_base, status_kib("VmHWM"), rss_after, hit_ns,
-	       miss_ns);
+	       nodes ? (double)bytes / (double)nodes : 0.0, rss_base, peak, rss_after, hit_ns, miss_ns, n_rev,
+	       ptr_hit_ns, ptr_miss_ns);
 	aegis_table_unref(table);
 	return 0;
 }

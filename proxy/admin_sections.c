@@ -111,8 +111,9 @@ static json_t *dump_dns(void *user, const char *filter)
 		size_t off = 0;
 		if (nd->kind == AEGIS_NODE_WILDCARD)
 			off = (size_t)snprintf(pres, sizeof(pres), "*.");
-		if (aegis_dns_name_to_str(aegis_node_name(nd).name, nd->name_len, pres + off,
-		                          sizeof(pres) - off) < 0)
+		uint8_t owner[AEGIS_DNS_NAME_BUF];
+		struct aegis_dns_name nm = aegis_node_owner(nd, owner); /* PTR nodes store no name */
+		if (aegis_dns_name_to_str(nm.name, nm.len, pres + off, sizeof(pres) - off) < 0)
 			continue;
 		if (!name_matches(pres, filter))
 			continue;

@@ -225,6 +225,7 @@ void aegis_search_match(const struct aegis_search *s, const struct aegis_table *
 		m->node = n;
 		return;
 	}
+	/* A short form's expansion is never a reverse name (it has a "svc" label), so never a PTR node. */
 	n = short_form(s, t, lname, len - 1, offs, nl);
 	if (n != NULL) {
 		set_alias(m, n, aegis_node_name(n).name, n->name_len - 1u);
@@ -239,9 +240,14 @@ void aegis_search_match(const struct aegis_search *s, const struct aegis_table *
 		size_t xlen = offs[xl - 1] + 1u + lname[offs[xl - 1]];
 		memcpy(buf, lname, xlen);
 		buf[xlen] = 0;
+		/* X exact: the target is X's labels in the query itself, the same bytes as the node's name
+		 * (which a PTR node does not store: X may be a reverse name). */
 		n = aegis_table_find(t, buf, xlen + 1);
-		if (n == NULL)
-			n = short_form(s, t, lname, xlen, offs, xl);
+		if (n != NULL) {
+			set_alias(m, n, lname, xlen);
+			return;
+		}
+		n = short_form(s, t, lname, xlen, offs, xl);
 		if (n != NULL) {
 			set_alias(m, n, aegis_node_name(n).name, n->name_len - 1u);
 			return;

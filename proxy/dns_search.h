@@ -48,7 +48,9 @@ struct aegis_match {
 	enum aegis_match_kind kind;
 	const struct aegis_dns_node *node;
 	/* ALIAS only: the CNAME target as wire labels WITHOUT the terminating root byte (the writer adds
-	 * it). Points either at node->name.name or into the caller's query name (a prefix of it). */
+	 * it). Points either at the node's own name (a short form's expansion) or into the caller's query
+	 * name (a prefix of it: X when X itself is a table name, which may be a PTR node that stores no
+	 * name, or X under a wildcard). */
 	const uint8_t *target;
 	size_t target_len;
 };

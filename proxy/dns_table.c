@@ -4,8 +4,9 @@
  * from name to node, so the same name coming from several sources (two ServiceEntries, an NDS entry and
  * a Service) merges into one node; names and records live in a scratch arena. Freezing then sorts the
  * nodes, measures exactly what the final table needs (a name that is the tail of a longer one is stored
- * once, inside it) and copies it into one block of memory sized to fit, where nodes reach their names
- * and records by 32-bit offsets. The scratch space is dropped whole. */
+ * once, inside it; a reverse name is not stored at all, only its address) and copies it into one block
+ * of memory sized to fit, where nodes reach their names and records by 32-bit offsets. The scratch
+ * space is dropped whole. */
 #include "dns_table.h"
 
 #include <arpa/inet.h>
@@ -787,19 +788,26 @@ static int add_name_table(struct builder *b)
 
 /* ---- PTR -------------------------------------------------------------------------------------------- */
 
+/* The reverse name of a 4- or 16-byte address, lower-case wire form: "d.c.b.a.in-addr.arpa" (decimal
+ * octets without leading zeros, 22 to 30 bytes) or the 32 nibbles of "...ip6.arpa" (always
+ * AEGIS_TABLE_PTR6_NAME_LEN bytes). The builder names PTR nodes with it, and the lookup formats a PTR
+ * node's name with it from the stored address, so the two always agree. */
 static size_t reverse_name(const uint8_t *addr, size_t alen, uint8_t *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (alen == 4) {
 		for (int i = 3; i >= 0; i--) {
-			char d[4];
-			int n = snprintf(d, sizeof(d), "%u", addr[i]);
-			out[o++] = (uint8_t)n;
-			memcpy(out + o, d, (size_t)n);
-			o += (size_t)n;
+			unsigned v = addr[i];
+			size_t at = o++;
+			if (v >= 100)
+				out[o++] = (uint8_t)('0' + v / 100);
+			if (v >= 10)
+				out[o++] = (uint8_t)('0' + v / 10 % 10);
+			out[o++] = (uint8_t)('0' + v % 10);
+			out[at] = (uint8_t)(o - at - 1);
 		}
-		memcpy(out + o, "\007in-addr\004arpa", 14);
+		memcpy(out + o, "\007in-addr\004arpa", 14); /* with the root byte */
 		return o + 14;
 	}
 	for (int i = 15; i >= 0; i--) {
@@ -810,6 +818,42 @@ static size_t reverse_name(const uint8_t *addr, size_t alen, uint8_t *out)
 	}
 	memcpy(out + o, "\003ip6\004arpa", 10);
 	return o + 10;
+}
+
+_Static_assert(AEGIS_TABLE_PTR6_NAME_LEN == 32 * 2 + 10, "ip6.arpa names are 74 bytes");
+
+/* The address a reverse name stands for (the inverse of reverse_name): returns 4 or 16, or 0 when the
+ * name is not exactly what reverse_name makes of some address. */
+static size_t reverse_addr(const uint8_t *name, size_t len, uint8_t addr[16])
+{
+	size_t alen = len == AEGIS_TABLE_PTR6_NAME_LEN ? 16 : 4;
+	size_t o = 0;
+	for (size_t i = 0; i < alen * (alen == 4 ? 1 : 2); i++) {
+		if (o >= len || name[o] == 0 || name[o] > 3 || o + 1u + name[o] > len)
+			return 0;
+		unsigned v = 0;
+		for (size_t k = 1; k <= name[o]; k++) {
+			uint8_t c = name[o + k];
+			unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			             : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+			                                    : 256;
+			if (d >= (alen == 4 ? 10u : 16u))
+				return 0;
+			v = v * (alen == 4 ? 10u : 16u) + d;
+		}
+		if (v > 255)
+			return 0;
+		if (alen == 4)
+			addr[3 - i] = (uint8_t)v;
+		else if (i % 2 == 0)
+			addr[15 - i / 2] = (uint8_t)v;
+		else
+			addr[15 - i / 2] |= (uint8_t)(v << 4);
+		o += 1u + name[o];
+	}
+	/* Exactly the canonical form (no leading zeros, one nibble a label, the right suffix). */
+	uint8_t again[AEGIS_DNS_NAME_BUF];
+	return reverse_name(addr, alen, again) == len && memcmp(again, name, len) == 0 ? alen : 0;
 }
 
 static int add_ptr_owner(struct builder *b, const uint8_t *addr, size_t alen, uint32_t owner)
@@ -923,12 +967,15 @@ static uint32_t map_find(const struct builder *b, const uint8_t *name, size_t le
 /* Names are stored once: a name that is the tail of another ("api.example.com" in
  * "_http._tcp.api.example.com", a headless service in its pods' names) points into that name's bytes
  * instead of having its own. Each node tries the names one and two labels shorter than itself; a name
- * found there is contained in it, unless something else contained it first. container[] and skip[]
- * are indexed by builder node. */
+ * found there is contained in it, unless something else contained it first. PTR nodes take no part
+ * either way: they store an address instead of name bytes. container[] and skip[] are indexed by
+ * builder node. */
 static void share_names(const struct builder *b, uint32_t *container, uint8_t *skip)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		const struct bnode *n = bn_at(b, i);
+		if (n->kind == AEGIS_NODE_PTR)
+			continue; /* stores its address: no name bytes to point into */
 		size_t off = 0;
 		for (int strip = 0; strip < 2; strip++) {
 			if (off >= n->len || n->name[off] == 0)
@@ -938,7 +985,9 @@ static void share_names(const struct builder *b, uint32_t *container, uint8_t *s
 				break; /* never the root */
 			for (int w = 0; w < 2; w++) {
 				uint32_t m = map_find(b, n->name + off, n->len - off, w == 1);
-				if (m != EMPTY && container[m] == EMPTY) {
+				/* A PTR node needs no name bytes, so it is never contained either. */
+				if (m != EMPTY && container[m] == EMPTY &&
+				    bn_at(b, m)->kind != AEGIS_NODE_PTR) {
 					container[m] = (uint32_t)i;
 					skip[m] = (uint8_t)off;
 				}
@@ -1029,7 +1078,9 @@ static int freeze(struct builder *b, struct aegis_table **out)
 	share_names(b, container, skip);
 
 	/* Where everything goes, in node order: a node's own name (unless it lives in a longer one),
-	 * then its records, 4-byte aligned. Shared names are resolved once every owner has a place. */
+	 * then its records, 4-byte aligned. Shared names are resolved once every owner has a place. A PTR
+	 * node has no name bytes: an IPv4 one keeps its address in the node, an IPv6 one has its 16
+	 * address bytes (4-byte aligned) where its name would be. */
 	uint32_t icap = index_cap(n - n_wild), wcap = index_cap(n_wild);
 	size_t head = sizeof(struct aegis_table);
 	head = (head + 15) & ~(size_t)15;
@@ -1039,7 +1090,21 @@ static int freeze(struct builder *b, struct aegis_table **out)
 	size_t cur = widx_at + (size_t)wcap * 4;
 	for (size_t k = 0; k < n; k++) {
 		const struct bnode *bn = bn_at(b, order[k]);
-		if (container[order[k]] == EMPTY) {
+		name_off[k] = 0;
+		if (bn->kind == AEGIS_NODE_PTR) {
+			/* Only add_ptr_owner makes PTR nodes, named by reverse_name: never fails. */
+			uint8_t addr[16];
+			size_t alen = reverse_addr(bn->name, bn->len, addr);
+			if (alen == 0 || container[order[k]] != EMPTY) {
+				rc = AEGIS_EINVAL;
+				goto out;
+			}
+			if (alen == 16) {
+				cur = align4(cur);
+				name_off[k] = cur;
+				cur += 16;
+			}
+		} else if (container[order[k]] == EMPTY) {
 			name_off[k] = cur;
 			cur += bn->len;
 		}
@@ -1080,9 +1145,19 @@ static int freeze(struct builder *b, struct aegis_table **out)
 	for (size_t k = 0; k < n; k++) {
 		const struct bnode *bn = bn_at(b, order[k]);
 		struct aegis_dns_node *nd = &nodes[k];
-		if (container[order[k]] == EMPTY)
-			memcpy(block + name_off[k], bn->name, bn->len);
-		nd->name_rel = rel(nd, block + name_off[k]);
+		if (bn->kind == AEGIS_NODE_PTR) {
+			uint8_t addr[16];
+			if (reverse_addr(bn->name, bn->len, addr) == 4) {
+				memcpy(&nd->name_rel, addr, 4);
+			} else {
+				memcpy(block + name_off[k], addr, 16);
+				nd->name_rel = rel(nd, block + name_off[k]);
+			}
+		} else {
+			if (container[order[k]] == EMPTY)
+				memcpy(block + name_off[k], bn->name, bn->len);
+			nd->name_rel = rel(nd, block + name_off[k]);
+		}
 		nd->name_len = bn->len;
 		nd->kind = bn->kind & 7u;
 		nd->n_a = bn->n_a & 0x1fffu;
@@ -1100,6 +1175,7 @@ static int freeze(struct builder *b, struct aegis_table **out)
 			memcpy(d, bn->aaaa, 16 * (size_t)bn->n_aaaa);
 		d += 16 * (size_t)bn->n_aaaa;
 		for (uint32_t i = 0; i < bn->n_srv; i++) {
+			/* Targets are HOST nodes (made before any PTR node), so they have name bytes. */
 			size_t tk = pos[bn->srv[i].target];
 			const struct bnode *tb = bn_at(b, bn->srv[i].target);
 			struct aegis_dns_srv_rec r = {.port = bn->srv[i].port,
@@ -1220,6 +1296,35 @@ void aegis_table_unref(struct aegis_table *t)
 	free(t); /* the header is the start of the table's one block */
 }
 
+/* A PTR node's address: 4 bytes kept in name_rel, or 16 at name_rel (see struct aegis_dns_node). */
+static size_t ptr_node_addr(const struct aegis_dns_node *n, uint8_t addr[16])
+{
+	if (n->name_len == AEGIS_TABLE_PTR6_NAME_LEN) {
+		memcpy(addr, aegis_node_rel(n, n->name_rel), 16);
+		return 16;
+	}
+	memcpy(addr, &n->name_rel, 4);
+	return 4;
+}
+
+/* Is lname (len bytes, equal to the node's name_len) the PTR node's reverse name? Formats the name
+ * from the address into a stack buffer and compares. */
+static bool ptr_name_eq(const struct aegis_dns_node *n, const uint8_t *lname, size_t len)
+{
+	uint8_t addr[16], name[AEGIS_DNS_NAME_BUF];
+	size_t alen = ptr_node_addr(n, addr);
+	return reverse_name(addr, alen, name) == len && memcmp(name, lname, len) == 0;
+}
+
+struct aegis_dns_name aegis_node_owner(const struct aegis_dns_node *n, uint8_t buf[AEGIS_DNS_NAME_BUF])
+{
+	if (n->kind != AEGIS_NODE_PTR)
+		return aegis_node_name(n);
+	uint8_t addr[16];
+	size_t alen = ptr_node_addr(n, addr);
+	return (struct aegis_dns_name){.name = buf, .len = (uint8_t)reverse_name(addr, alen, buf)};
+}
+
 static const struct aegis_dns_node *probe(const struct aegis_table *t, const uint32_t *idx, uint32_t cap,
                                           const uint8_t *lname, size_t len)
 {
@@ -1232,7 +1337,10 @@ static const struct aegis_dns_node *probe(const struct aegis_table *t, const uin
 		if ((bk & FP_MASK) != fp)
 			continue;
 		const struct aegis_dns_node *n = &t->nodes[(bk >> FP_BITS) - 1];
-		if (n->name_len == len && memcmp(aegis_node_rel(n, n->name_rel), lname, len) == 0)
+		if (n->name_len != len)
+			continue;
+		if (n->kind != AEGIS_NODE_PTR ? memcmp(aegis_node_rel(n, n->name_rel), lname, len) == 0
+		                              : ptr_name_eq(n, lname, len))
 			return n;
 	}
 }

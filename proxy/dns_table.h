@@ -12,12 +12,14 @@
  *    a headless service's endpoints with a hostname also give <hostname>.<svc>.<ns>.svc.<domain>;
  *    ExternalName services are a node with a CNAME target;
  *  - SRV nodes _<port-name>._<proto>.<host> for named ServiceEntry and Service ports;
- *  - PTR nodes in in-addr.arpa / ip6.arpa for every VIP and endpoint address (one PTR per name);
+ *  - PTR nodes in in-addr.arpa / ip6.arpa for every VIP and endpoint address (one PTR per name),
+ *    which store the address rather than the reverse name (aegis_node_owner gives the name);
  *  - NDS NameTable entries (host -> ips).
  */
 #ifndef AEGIS_DNS_TABLE_H
 #define AEGIS_DNS_TABLE_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,18 +47,31 @@ enum aegis_dns_node_kind {
 	AEGIS_NODE_HOST = 0, /* an exact name with A/AAAA (possibly none: NODATA) */
 	AEGIS_NODE_WILDCARD, /* "*.<name>": answers for any name strictly below <name> */
 	AEGIS_NODE_SRV,      /* _port._proto.host */
-	AEGIS_NODE_PTR,      /* a reverse name */
+	AEGIS_NODE_PTR,      /* a reverse name: stores its address, not its name (aegis_node_owner) */
 	AEGIS_NODE_CNAME     /* ExternalName service */
 };
+
+/* The wire length of every ip6.arpa reverse name (32 nibble labels, "ip6", "arpa", the root). An
+ * in-addr.arpa name is 22 to 30 bytes, so a PTR node's name_len also tells its address family. */
+#define AEGIS_TABLE_PTR6_NAME_LEN 74
 
 /* One name of the table: 16 bytes. It holds no pointers: its name and its records are found at
  * offsets relative to the node itself, inside the table's one block of memory, through the
  * aegis_node_* accessors below (docs/dns-table.md, "Memory layout"). Record counts are at most
- * AEGIS_DNS_MAX_ADDRS_PER_NAME (4096), which fits in 13 bits. */
+ * AEGIS_DNS_MAX_ADDRS_PER_NAME (4096), which fits in 13 bits.
+ *
+ * A PTR node (kind AEGIS_NODE_PTR) has no name bytes: its reverse name is a function of its address,
+ * so it stores the address instead and the name is formatted when needed (aegis_node_owner; the lookup
+ * compares against it). name_len is still the reverse name's real wire length;
+ * name_len == AEGIS_TABLE_PTR6_NAME_LEN means IPv6, anything else IPv4. An IPv4 node keeps its 4
+ * address bytes in name_rel itself (memcpy, network order), an IPv6 node points name_rel at its 16
+ * address bytes. A name in in-addr.arpa that is also configured as a host (a HOST node that merely
+ * has PTR records) keeps its name bytes like any other node. */
 struct aegis_dns_node {
-	int32_t name_rel;      /* wire name (for WILDCARD nodes, the parent without the "*" label) */
+	int32_t name_rel;      /* wire name (for WILDCARD nodes, the parent without the "*" label);
+	                        * PTR nodes: the address (see above) */
 	int32_t data_rel;      /* records: A (4 bytes each), AAAA (16), SRV (8), PTR (4), CNAME */
-	uint64_t name_len : 8; /* including the root byte */
+	uint64_t name_len : 8; /* including the root byte (PTR nodes: of the reverse name) */
 	uint64_t kind : 3;     /* enum aegis_dns_node_kind */
 	uint64_t n_a : 13;
 	uint64_t n_aaaa : 13;
@@ -78,11 +93,22 @@ static inline const uint8_t *aegis_node_rel(const struct aegis_dns_node *n, int3
 	return (const uint8_t *)n + rel;
 }
 
-/* The node's lower-case wire name. */
+/* The lower-case wire name stored in the table, for every kind but AEGIS_NODE_PTR: a PTR node has no
+ * name bytes (see struct aegis_dns_node), so calling this on one is a bug (asserted). Use it where the
+ * name must outlive the call and the node cannot be a PTR node: SRV targets, PTR targets (the owners
+ * of addresses are HOST nodes), the search matcher's short forms (they end in svc.<domain> or
+ * <domain> after a "svc" label, which no reverse name does). Anything that walks every node, like a
+ * dump, uses aegis_node_owner. */
 static inline struct aegis_dns_name aegis_node_name(const struct aegis_dns_node *n)
 {
+	assert(n->kind != AEGIS_NODE_PTR);
 	return (struct aegis_dns_name){.name = aegis_node_rel(n, n->name_rel), .len = (uint8_t)n->name_len};
 }
+
+/* The owner name of any node (for WILDCARD nodes, like aegis_node_name, the parent without "*"). For a
+ * PTR node the reverse name is formatted into buf and the result points there; for every other node it
+ * points into the table (buf unused). Valid while both the table and buf live. Allocates nothing. */
+struct aegis_dns_name aegis_node_owner(const struct aegis_dns_node *n, uint8_t buf[AEGIS_DNS_NAME_BUF]);
 
 /* n->n_a IPv4 addresses, 4 bytes each, network order. */
 static inline const uint8_t *aegis_node_a(const struct aegis_dns_node *n)

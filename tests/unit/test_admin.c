@@ -530,6 +530,16 @@ static void test_sections_ready_flips(void **state)
 	assert_string_equal(json_string_value(json_object_get(node, "name")), "*.wikipedia.org.");
 	assert_string_equal(json_string_value(json_object_get(node, "kind")), "wildcard");
 	json_decref(j);
+	/* PTR nodes store their address, not their name: the dump formats it */
+	j = call_json(f, "/config_dump", "resource=dns&name=10.2.0.192.in-addr.arpa.", 200);
+	dns = json_array_get(json_object_get(j, "configs"), 0);
+	assert_int_equal(json_array_size(json_object_get(dns, "names")), 1);
+	node = json_array_get(json_object_get(dns, "names"), 0);
+	assert_string_equal(json_string_value(json_object_get(node, "name")), "10.2.0.192.in-addr.arpa.");
+	assert_string_equal(json_string_value(json_object_get(node, "kind")), "ptr");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(node, "ptr"), 0)),
+	                    "api.example.com.");
+	json_decref(j);
 
 	/* search, config (no file source), listeners. */
 	j = call_json(f, "/config_dump", "resource=search", 200);

@@ -379,6 +379,17 @@ static void test_ptr(void **state)
 	        LDNS_RR_TYPE_PTR);
 	assert_int_equal(ldns_pkt_ancount(r.pkt), 1);
 	ASSERT_RR(r.pkt, LDNS_SECTION_ANSWER, 0, 0, "legacy.company.internal.");
+	ASSERT_RR(r.pkt, LDNS_SECTION_ANSWER, 0, -1,
+	          "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+	ldns_pkt_free(r.pkt);
+	/* A reverse name asked under a search suffix (the PTR node stores only its address): a CNAME to the
+	 * reverse name, whose owner name is written from the query, then the PTR. */
+	r = ask(state, "11.10.96.10.in-addr.arpa.default.svc.cluster.local.", LDNS_RR_TYPE_PTR);
+	assert_int_equal(r.info.match, AEGIS_MATCH_ALIAS);
+	assert_int_equal(ldns_pkt_ancount(r.pkt), 2);
+	ASSERT_RR(r.pkt, LDNS_SECTION_ANSWER, 0, 0, "11.10.96.10.in-addr.arpa.");
+	ASSERT_RR(r.pkt, LDNS_SECTION_ANSWER, 1, -1, "11.10.96.10.in-addr.arpa.");
+	ASSERT_RR(r.pkt, LDNS_SECTION_ANSWER, 1, 0, "reviews.default.svc.cluster.local.");
 	ldns_pkt_free(r.pkt);
 }
 

@@ -79,7 +79,8 @@ static void assert_alias(struct aegis_match m, const char *target, const char *n
 	assert_memory_equal(m.target, w, (size_t)n - 1);
 	n = aegis_dns_name_from_str(node_name, w);
 	assert_int_equal(m.node->name_len, n);
-	assert_memory_equal(aegis_node_name(m.node).name, w, (size_t)n);
+	uint8_t buf[AEGIS_DNS_NAME_BUF];
+	assert_memory_equal(aegis_node_owner(m.node, buf).name, w, (size_t)n);
 }
 
 static bool points_into(const uint8_t *p, const struct aegis_dns_node *n)
@@ -173,6 +174,38 @@ static void test_wildcard_under_suffix(void **state)
 	assert_ptr_equal(m.target, q);
 	assert_int_equal(m.target_len, 11);
 	assert_memory_equal(m.target, "\001x\004wild\003com", 11);
+	aegis_search_free(s);
+}
+
+/* A reverse name is a PTR node, which stores its address rather than its name: asked exactly it is
+ * EXACT, asked under a search suffix the CNAME target is the query's own labels. */
+static void test_ptr_names(void **state)
+{
+	struct fixture *f = *state;
+	struct aegis_search *s = matcher("ns1", NULL, 0);
+	struct aegis_match m = match(s, f->t, "1.0.0.10.in-addr.arpa");
+	assert_int_equal(m.kind, AEGIS_MATCH_EXACT);
+	assert_int_equal(m.node->kind, AEGIS_NODE_PTR);
+	static uint8_t q[AEGIS_DNS_NAME_BUF];
+	int n = aegis_dns_name_from_str("1.0.0.10.in-addr.arpa.ns1.svc.cluster.local", q);
+	aegis_search_match(s, f->t, q, (size_t)n, &m);
+	assert_int_equal(m.kind, AEGIS_MATCH_ALIAS);
+	assert_int_equal(m.node->kind, AEGIS_NODE_PTR);
+	assert_ptr_equal(m.target, q);
+	assert_alias(match(s, f->t, "1.0.0.10.in-addr.arpa.svc.cluster.local"), "1.0.0.10.in-addr.arpa",
+	             "1.0.0.10.in-addr.arpa");
+	assert_alias(match(s, f->t, "3.0.0.10.in-addr.arpa.cluster.local"), "3.0.0.10.in-addr.arpa",
+	             "3.0.0.10.in-addr.arpa");
+	/* a wildcard's address has no PTR, an unknown address none either */
+	assert_int_equal(match(s, f->t, "2.0.0.10.in-addr.arpa.ns1.svc.cluster.local").kind,
+	                 AEGIS_MATCH_NONE);
+	assert_int_equal(match(s, f->t, "9.0.0.10.in-addr.arpa.ns1.svc.cluster.local").kind,
+	                 AEGIS_MATCH_NONE);
+	/* an X that is exact keeps the query's labels as the target, as for any other node */
+	n = aegis_dns_name_from_str("api.example.com.svc.cluster.local", q);
+	aegis_search_match(s, f->t, q, (size_t)n, &m);
+	assert_int_equal(m.kind, AEGIS_MATCH_ALIAS);
+	assert_ptr_equal(m.target, q);
 	aegis_search_free(s);
 }
 
@@ -283,7 +316,7 @@ int main(void)
 	        cmocka_unit_test(test_search_suffixes),         cmocka_unit_test(test_wildcard_under_suffix),
 	        cmocka_unit_test(test_longest_suffix_first),    cmocka_unit_test(test_custom_search_list),
 	        cmocka_unit_test(test_default_list_and_domain), cmocka_unit_test(test_too_many_suffixes),
-	        cmocka_unit_test(test_in_mesh_domain),
+	        cmocka_unit_test(test_in_mesh_domain),          cmocka_unit_test(test_ptr_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,6 +43,13 @@ static const char *nstr(struct aegis_dns_name n)
 	return name_str(&n);
 }
 
+/* The presentation form of any node's owner name, PTR nodes included. */
+static const char *owner_str(const struct aegis_dns_node *n)
+{
+	uint8_t buf[AEGIS_DNS_NAME_BUF];
+	return nstr(aegis_node_owner(n, buf));
+}
+
 /* The node's addresses as "a b c" (A first, then AAAA) in table order. */
 static const char *addrs(const struct aegis_dns_node *n)
 {
@@ -386,7 +393,7 @@ static void test_k8s_cluster_ip(void **state)
 	assert_string_equal(addrs(must(t, "cart.shop.svc.clusterset.local")), "10.96.0.10 fd00::10");
 	/* an unnamed local cluster has no .global name */
 	for (size_t i = 0; i < aegis_table_count(t); i++)
-		assert_null(strstr(nstr(aegis_node_name(aegis_table_node_at(t, i))), "global"));
+		assert_null(strstr(owner_str(aegis_table_node_at(t, i)), "global"));
 	const struct aegis_dns_node *n = must(t, "_http._tcp.cart.shop.svc.cluster.local");
 	assert_int_equal(n->n_srv, 1);
 	assert_int_equal(aegis_node_srv(n, 0).port, 8080);
@@ -604,6 +611,67 @@ static void test_ptr(void **state)
 
 /* ---- layout and lifetime ------------------------------------------------------------------------------ */
 
+/* The layout invariants of any table: nodes sorted in canonical order, every node found through its
+ * index, every name and record inside the table's one block. A PTR node has no name bytes: an IPv4
+ * one keeps its address in the node, an IPv6 one has its 16 address bytes in the block, 4-byte
+ * aligned, and both give their reverse name through aegis_node_owner. */
+static void assert_layout(const struct aegis_table *t)
+{
+	for (size_t i = 1; i < aegis_table_count(t); i++) {
+		const struct aegis_dns_node *a = &t->nodes[i - 1], *b = &t->nodes[i];
+		assert_ptr_equal(aegis_table_node_at(t, i), b);
+		uint8_t abuf[AEGIS_DNS_NAME_BUF], bbuf[AEGIS_DNS_NAME_BUF];
+		struct aegis_dns_name an = aegis_node_owner(a, abuf), bnm = aegis_node_owner(b, bbuf);
+		int cmp = cmp_canonical(an.name, an.len, bnm.name, bnm.len);
+		assert_true(cmp < 0 || (cmp == 0 && a->kind != AEGIS_NODE_WILDCARD));
+	}
+	const uint8_t *lo = (const uint8_t *)t, *hi = lo + aegis_table_bytes(t);
+	const uint8_t *names_lo = (const uint8_t *)(t->widx + t->widx_cap); /* after nodes and indexes */
+	for (size_t i = 0; i < aegis_table_count(t); i++) {
+		const struct aegis_dns_node *n = &t->nodes[i];
+		uint8_t buf[AEGIS_DNS_NAME_BUF];
+		struct aegis_dns_name nm = aegis_node_owner(n, buf);
+		assert_int_equal(nm.len, n->name_len);
+		if (n->kind == AEGIS_NODE_PTR) {
+			assert_ptr_equal(nm.name, buf);
+			if (n->name_len == AEGIS_TABLE_PTR6_NAME_LEN) {
+				const uint8_t *a = aegis_node_rel(n, n->name_rel);
+				assert_true(a >= names_lo && a + 16 <= hi);
+				assert_int_equal((uintptr_t)a % 4, 0);
+			} else {
+				assert_true(n->name_len >= 22 && n->name_len <= 30);
+			}
+		} else {
+			/* names and records lie inside the table's one block */
+			assert_true(nm.name >= names_lo && nm.name + nm.len <= hi);
+			assert_ptr_equal(aegis_node_name(n).name, nm.name);
+		}
+		size_t d = 4 * (size_t)n->n_a + 16 * (size_t)n->n_aaaa + 8 * (size_t)n->n_srv +
+		           4 * (size_t)n->n_ptr;
+		if (d) {
+			assert_true(aegis_node_a(n) >= names_lo && aegis_node_a(n) + d <= hi);
+			assert_int_equal((uintptr_t)aegis_node_a(n) % 4, 0);
+		}
+		for (unsigned k = 0; k < n->n_srv; k++) {
+			struct aegis_dns_name tn = aegis_node_srv(n, k).target;
+			assert_true(tn.name >= names_lo && tn.name + tn.len <= hi);
+		}
+		for (unsigned k = 0; k < n->n_ptr; k++) {
+			struct aegis_dns_name pn = aegis_node_ptr(n, k);
+			assert_true(pn.name >= names_lo && pn.name + pn.len <= hi);
+			assert_non_null(aegis_table_find(t, pn.name, pn.len)); /* an owner is a table name */
+		}
+		if (n->kind == AEGIS_NODE_WILDCARD) {
+			uint8_t child[AEGIS_DNS_NAME_BUF] = {1, 'x'};
+			memcpy(child + 2, nm.name, nm.len);
+			assert_ptr_equal(aegis_table_find_wildcard(t, child, nm.len + 2u), n);
+		} else {
+			assert_ptr_equal(aegis_table_find(t, nm.name, nm.len), n);
+		}
+	}
+	assert_null(aegis_table_node_at(t, aegis_table_count(t)));
+}
+
 static void test_layout(void **state)
 {
 	(void)state;
@@ -617,37 +685,13 @@ static void test_layout(void **state)
 	struct aegis_table *t = build(c, NULL, NULL);
 	assert_int_equal(aegis_table_count(t),
 	                 1000 + 2 + 1); /* hosts, wildcards, one PTR (not for wildcards) */
-	/* sorted (canonical order), and every node is found through the index */
-	for (size_t i = 1; i < aegis_table_count(t); i++) {
-		const struct aegis_dns_node *a = &t->nodes[i - 1], *b = &t->nodes[i];
-		assert_ptr_equal(aegis_table_node_at(t, i), b);
-		int cmp = cmp_canonical(aegis_node_name(a).name, a->name_len, aegis_node_name(b).name,
-		                        b->name_len);
-		assert_true(cmp < 0 || (cmp == 0 && a->kind != AEGIS_NODE_WILDCARD));
-	}
-	const uint8_t *lo = (const uint8_t *)t, *hi = lo + aegis_table_bytes(t);
-	for (size_t i = 0; i < aegis_table_count(t); i++) {
-		const struct aegis_dns_node *n = &t->nodes[i];
-		struct aegis_dns_name nm = aegis_node_name(n);
-		/* names and records lie inside the table's one block */
-		assert_true(nm.name > (const uint8_t *)n && nm.name + nm.len <= hi);
-		if (n->n_a)
-			assert_true(aegis_node_a(n) >= lo && aegis_node_a(n) + 4 * n->n_a <= hi);
-		if (n->kind == AEGIS_NODE_WILDCARD) {
-			uint8_t child[AEGIS_DNS_NAME_BUF] = {1, 'x'};
-			memcpy(child + 2, nm.name, nm.len);
-			assert_ptr_equal(aegis_table_find_wildcard(t, child, nm.len + 2u), n);
-		} else {
-			assert_ptr_equal(aegis_table_find(t, nm.name, nm.len), n);
-		}
-	}
-	assert_null(aegis_table_node_at(t, aegis_table_count(t)));
+	assert_layout(t);
 	/* load factor < 0.5 in both indexes, so never full */
 	assert_true((size_t)t->idx_cap > 2 * (aegis_table_count(t) - t->n_wild));
 	assert_true((size_t)t->widx_cap > 2 * t->n_wild);
 	/* 16-byte nodes, and the block holds nodes, indexes (4 bytes a bucket), names and records with
 	 * little else: hosts h<i>.zz.example.com are at most 21 bytes, one IPv4 each, padded to 4; the one
-	 * PTR node has 1000 owners of 4 bytes each */
+	 * PTR node (no name bytes) has 1000 owners of 4 bytes each */
 	assert_int_equal(sizeof(struct aegis_dns_node), 16);
 	assert_true(aegis_table_bytes(t) < 1003 * (16 + 8 + 21 + 3 + 4) + 4000 + 256);
 	aegis_table_unref(t);
@@ -671,6 +715,299 @@ static void test_names_stored_once(void **state)
 	assert_string_equal(nstr(aegis_node_name(h)), "api.example.com.");
 	aegis_table_unref(t);
 	aegis_config_free(c);
+}
+
+/* ---- PTR nodes store their address ------------------------------------------------------------------ */
+
+struct rev_case {
+	const char *addr;
+	const char *rev; /* its reverse name, presentation, no trailing dot */
+};
+
+static const struct rev_case rev_cases[] = {
+        {"192.0.2.1", "1.2.0.192.in-addr.arpa"},
+        {"10.20.30.40", "40.30.20.10.in-addr.arpa"},
+        {"1.2.3.4", "4.3.2.1.in-addr.arpa"},
+        {"255.255.255.255", "255.255.255.255.in-addr.arpa"},
+        {"0.0.0.0", "0.0.0.0.in-addr.arpa"},
+        {"100.9.10.199", "199.10.9.100.in-addr.arpa"},
+        {"2001:db8::abcd", "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"},
+        {"::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"},
+        {"fedc:ba98:7654:3210:f0e1:d2c3:b4a5:9687",
+         "7.8.6.9.5.a.4.b.3.c.2.d.1.e.0.f.0.1.2.3.4.5.6.7.8.9.a.b.c.d.e.f.ip6.arpa"},
+};
+#define N_REV (sizeof(rev_cases) / sizeof(rev_cases[0]))
+
+static struct aegis_table *build_rev_table(struct aegis_config **cp)
+{
+	struct aegis_config *c = aegis_config_new();
+	char addrs_s[512] = "";
+	for (size_t i = 0; i < N_REV; i++)
+		snprintf(addrs_s + strlen(addrs_s), sizeof(addrs_s) - strlen(addrs_s), "%s%s", i ? " " : "",
+		         rev_cases[i].addr);
+	mb_se(c, "a", "a.example.com", addrs_s);
+	*cp = c;
+	return build(c, NULL, NULL);
+}
+
+/* Both families: the lookup hits, the node is a PTR node without name bytes (the IPv4 address in the
+ * node, the IPv6 one in the block), aegis_node_owner gives the reverse name, the dump's form. */
+static void test_ptr_stores_address(void **state)
+{
+	(void)state;
+	struct aegis_config *c;
+	struct aegis_table *t = build_rev_table(&c);
+	assert_int_equal(aegis_table_count(t), 1 + N_REV);
+	const uint8_t *lo = (const uint8_t *)t, *hi = lo + aegis_table_bytes(t);
+	for (size_t i = 0; i < N_REV; i++) {
+		const struct aegis_dns_node *n = must(t, rev_cases[i].rev);
+		assert_int_equal(n->kind, AEGIS_NODE_PTR);
+		assert_string_equal(ptrs(n), "a.example.com.");
+		uint8_t w[AEGIS_DNS_NAME_BUF];
+		int len = aegis_dns_name_from_str(rev_cases[i].rev, w);
+		assert_int_equal(n->name_len, len);
+		char want[300];
+		snprintf(want, sizeof(want), "%s.", rev_cases[i].rev);
+		assert_string_equal(owner_str(n), want);
+		uint8_t ip[16];
+		if (inet_pton(AF_INET, rev_cases[i].addr, ip) == 1) {
+			assert_true(n->name_len <= 30);
+			assert_memory_equal(&n->name_rel, ip, 4);
+		} else {
+			assert_int_equal(inet_pton(AF_INET6, rev_cases[i].addr, ip), 1);
+			assert_int_equal(n->name_len, AEGIS_TABLE_PTR6_NAME_LEN);
+			const uint8_t *a = aegis_node_rel(n, n->name_rel);
+			assert_true(a > lo && a + 16 <= hi);
+			assert_memory_equal(a, ip, 16);
+		}
+		/* the formatted name is the caller's buffer, whatever was in it */
+		uint8_t buf[AEGIS_DNS_NAME_BUF];
+		memset(buf, 0xee, sizeof(buf));
+		struct aegis_dns_name o = aegis_node_owner(n, buf);
+		assert_ptr_equal(o.name, buf);
+		assert_int_equal(o.len, len);
+		assert_memory_equal(o.name, w, (size_t)len);
+	}
+	/* every other node gives its own bytes, buf untouched */
+	const struct aegis_dns_node *h = must(t, "a.example.com");
+	uint8_t buf[AEGIS_DNS_NAME_BUF];
+	assert_ptr_equal(aegis_node_owner(h, buf).name, aegis_node_name(h).name);
+	assert_layout(t);
+	aegis_table_unref(t);
+	aegis_config_free(c);
+}
+
+/* Names that share a PTR node's length (one label different) or come close to its name miss, through
+ * the lookup and through the comparison the lookup makes once fingerprint and length match. */
+static void test_ptr_near_misses(void **state)
+{
+	(void)state;
+	struct aegis_config *c;
+	struct aegis_table *t = build_rev_table(&c);
+	static const struct {
+		const char *node; /* a PTR node */
+		const char *miss; /* not a table name */
+	} cases[] = {
+	        /* same length, one label different */
+	        {"1.2.0.192.in-addr.arpa", "2.2.0.192.in-addr.arpa"},
+	        {"1.2.0.192.in-addr.arpa", "1.2.0.193.in-addr.arpa"},
+	        {"1.2.0.192.in-addr.arpa", "1.3.0.192.in-addr.arpa"},
+	        {"1.2.0.192.in-addr.arpa", "1.2.0.192.in-addr.arpb"},
+	        {"1.2.0.192.in-addr.arpa", "1.2.0.192.in-adds.arpa"},
+	        {"40.30.20.10.in-addr.arpa", "30.40.20.10.in-addr.arpa"},
+	        {"40.30.20.10.in-addr.arpa", "4a.30.20.10.in-addr.arpa"},
+	        {"255.255.255.255.in-addr.arpa", "256.255.255.255.in-addr.arpa"},
+	        {"0.0.0.0.in-addr.arpa", "0.0.0.0.in-addr.arp0"},
+	        {"d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	         "e.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"},
+	        {"d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	         "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.3.ip6.arpa"},
+	        {"d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	         "c.d.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"},
+	        {"d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	         "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpb"},
+	        {"d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	         "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip7.arpa"},
+	        {"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+	         "g.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct aegis_dns_node *n = must(t, cases[i].node);
+		uint8_t w[AEGIS_DNS_NAME_BUF];
+		int len = aegis_dns_name_from_str(cases[i].miss, w);
+		assert_int_equal(len, n->name_len);
+		if (find(t, cases[i].miss) != NULL)
+			fail_msg("%s found", cases[i].miss);
+		if (ptr_name_eq(n, w, (size_t)len))
+			fail_msg("%s taken for %s", cases[i].miss, cases[i].node);
+		int own = aegis_dns_name_from_str(cases[i].node, w);
+		assert_true(ptr_name_eq(n, w, (size_t)own));
+	}
+	/* different lengths: a leading zero, an extra or a missing label, the parent, another family */
+	static const char *const other[] = {
+	        "01.2.0.192.in-addr.arpa",
+	        "11.2.0.192.in-addr.arpa",
+	        "1.1.2.0.192.in-addr.arpa",
+	        "2.0.192.in-addr.arpa",
+	        "in-addr.arpa",
+	        "1.2.0.192.ip6.arpa",
+	        "1.2.0.192.in-addr.arpa.example.com",
+	        "c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	        "0d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+	        "1.0.0.127.in-addr.arpa",
+	};
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		if (find(t, other[i]) != NULL)
+			fail_msg("%s found", other[i]);
+	}
+	/* an upper-case raw name misses, as for every table name (the caller lower-cases) */
+	uint8_t w[AEGIS_DNS_NAME_BUF];
+	int len = aegis_dns_name_from_str(rev_cases[6].rev, w);
+	w[1] = 'D';
+	assert_null(aegis_table_find(t, w, (size_t)len));
+	aegis_table_unref(t);
+	aegis_config_free(c);
+}
+
+/* reverse_addr undoes reverse_name exactly, and refuses every other spelling. */
+static void test_reverse_round_trip(void **state)
+{
+	(void)state;
+	uint8_t name[AEGIS_DNS_NAME_BUF], back[16];
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t a4[4] = {(uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v * 7), (uint8_t)(v / 3)};
+		size_t len = reverse_name(a4, 4, name);
+		assert_true(len >= 22 && len <= 30);
+		char pres[64], want[64];
+		assert_true(aegis_dns_name_to_str(name, len, pres, sizeof(pres)) > 0);
+		snprintf(want, sizeof(want), "%u.%u.%u.%u.in-addr.arpa.", a4[3], a4[2], a4[1], a4[0]);
+		assert_string_equal(pres, want);
+		assert_int_equal(reverse_addr(name, len, back), 4);
+		assert_memory_equal(back, a4, 4);
+		uint8_t a6[16];
+		for (int k = 0; k < 16; k++)
+			a6[k] = (uint8_t)(v * 31 + (unsigned)k * 17);
+		len = reverse_name(a6, 16, name);
+		assert_int_equal(len, AEGIS_TABLE_PTR6_NAME_LEN);
+		assert_int_equal(reverse_addr(name, len, back), 16);
+		assert_memory_equal(back, a6, 16);
+	}
+	static const char *const bad[] = {
+	        "01.2.0.192.in-addr.arpa",
+	        "256.2.0.192.in-addr.arpa",
+	        "1.2.0.in-addr.arpa",
+	        "1.2.0.192.1.in-addr.arpa",
+	        "1.2.0.192.ip6.arpa",
+	        "a.2.0.192.in-addr.arpa",
+	        "1.2.0.192.in-addr.arpa.com",
+	        "example.com",
+	        "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.in-addr.arpa",
+	        "g.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	        "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpb"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int len = aegis_dns_name_from_str(bad[i], name);
+		assert_true(len > 0);
+		if (reverse_addr(name, (size_t)len, back) != 0)
+			fail_msg("%s parsed", bad[i]);
+	}
+}
+
+/* Freezing shares a name's bytes with a longer name that ends in it; a PTR node has no bytes to share
+ * and never borrows any: names around reverse names keep working, and so does a host that is
+ * configured under in-addr.arpa (a HOST node with PTR records, which keeps its name). */
+static void test_ptr_names_not_shared(void **state)
+{
+	(void)state;
+	struct aegis_config *c = aegis_config_new();
+	/* 1.2.0.192.in-addr.arpa (the PTR node) is this host's name one label shorter */
+	struct aegis_service_entry *se = mb_se(c, "h", "x.1.2.0.192.in-addr.arpa", "192.0.2.1");
+	mb_se_port(c, se, "http", 80, "TCP");
+	/* the wildcard's parent is the PTR node's name one label shorter */
+	mb_se(c, "w", "*.2.0.192.in-addr.arpa", "192.0.2.9");
+	/* a configured host that is its own address's reverse name */
+	mb_se(c, "r", "2.2.0.192.in-addr.arpa", "192.0.2.2");
+	/* and one whose name contains the IPv6 PTR node's name */
+	mb_se(c, "v", "y.d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	      "2001:db8::abcd");
+	struct aegis_table *t = build(c, NULL, NULL);
+	assert_layout(t);
+	const struct aegis_dns_node *n = must(t, "1.2.0.192.in-addr.arpa");
+	assert_int_equal(n->kind, AEGIS_NODE_PTR);
+	assert_string_equal(ptrs(n), "x.1.2.0.192.in-addr.arpa.");
+	n = must(t, "x.1.2.0.192.in-addr.arpa");
+	assert_int_equal(n->kind, AEGIS_NODE_HOST);
+	assert_string_equal(nstr(aegis_node_name(n)), "x.1.2.0.192.in-addr.arpa.");
+	n = must(t, "_http._tcp.x.1.2.0.192.in-addr.arpa");
+	assert_string_equal(nstr(aegis_node_srv(n, 0).target), "x.1.2.0.192.in-addr.arpa.");
+	n = find_wild(t, "7.2.0.192.in-addr.arpa");
+	assert_non_null(n);
+	assert_string_equal(nstr(aegis_node_name(n)), "2.0.192.in-addr.arpa.");
+	assert_string_equal(addrs(n), "192.0.2.9");
+	assert_null(find(t, "9.2.0.192.in-addr.arpa")); /* no PTR for a wildcard's address */
+	n = must(t, "2.2.0.192.in-addr.arpa");
+	assert_int_equal(n->kind, AEGIS_NODE_HOST);
+	assert_string_equal(nstr(aegis_node_name(n)), "2.2.0.192.in-addr.arpa.");
+	assert_string_equal(addrs(n), "192.0.2.2");
+	assert_string_equal(ptrs(n), "2.2.0.192.in-addr.arpa.");
+	n = must(t, "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	assert_int_equal(n->kind, AEGIS_NODE_PTR);
+	assert_string_equal(ptrs(n),
+	                    "y.d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+	aegis_table_unref(t);
+	aegis_config_free(c);
+
+	/* Wildcards whose parents only a PTR node's name ends in (one and two labels shorter): they must
+	 * keep bytes of their own. */
+	c = aegis_config_new();
+	mb_se(c, "w4", "*.2.0.192.in-addr.arpa *.0.192.in-addr.arpa", "192.0.2.9");
+	mb_se(c, "w6", "*.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	      "192.0.2.8");
+	mb_se(c, "h", "h.example.com", "192.0.2.1 2001:db8::abcd");
+	t = build(c, NULL, NULL);
+	assert_layout(t);
+	assert_string_equal(nstr(aegis_node_name(find_wild(t, "7.2.0.192.in-addr.arpa"))),
+	                    "2.0.192.in-addr.arpa.");
+	assert_string_equal(nstr(aegis_node_name(find_wild(t, "7.3.0.192.in-addr.arpa"))),
+	                    "0.192.in-addr.arpa.");
+	assert_string_equal(
+	        nstr(aegis_node_name(find_wild(
+	                t, "e.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"))),
+	        "c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+	assert_string_equal(ptrs(must(t, "1.2.0.192.in-addr.arpa")), "h.example.com.");
+	assert_string_equal(
+	        ptrs(must(t, "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa")),
+	        "h.example.com.");
+	aegis_table_unref(t);
+	aegis_config_free(c);
+}
+
+/* What a PTR node costs: its 16-byte node, 8 bytes of index, its 4-byte records, and for IPv6 the 16
+ * address bytes; no name (a reverse name would be 22-30 bytes, 74 for IPv6). */
+static void test_ptr_byte_budget(void **state)
+{
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		struct aegis_config *c = aegis_config_new();
+		for (int i = 0; i < 1000; i++) {
+			char h[64], a[64];
+			snprintf(h, sizeof(h), "h%d.example.com", i);
+			if (v6)
+				snprintf(a, sizeof(a), "2001:db8::%x:%x", i >> 8, i & 255);
+			else
+				snprintf(a, sizeof(a), "10.0.%d.%d", i >> 8, i & 255);
+			mb_se(c, "x", h, a);
+		}
+		struct aegis_table *t = build(c, NULL, NULL);
+		assert_int_equal(aegis_table_count(t), 2000);
+		assert_layout(t);
+		/* a host: node 16, index 8, name <= 18 padded to 20, its address; a PTR node: node 16, index
+		 * 8, one owner 4, for IPv6 the address 16 */
+		size_t host = 16 + 8 + 20 + (v6 ? 16 : 4), ptr = 16 + 8 + 4 + (v6 ? 16 : 0);
+		assert_true(aegis_table_bytes(t) <= 1000 * (host + ptr) + 256);
+		aegis_table_unref(t);
+		aegis_config_free(c);
+	}
 }
 
 static void test_refcount(void **state)
@@ -771,6 +1108,11 @@ int main(void)
 	        cmocka_unit_test(test_ptr),
 	        cmocka_unit_test(test_layout),
 	        cmocka_unit_test(test_names_stored_once),
+	        cmocka_unit_test(test_ptr_stores_address),
+	        cmocka_unit_test(test_ptr_near_misses),
+	        cmocka_unit_test(test_reverse_round_trip),
+	        cmocka_unit_test(test_ptr_names_not_shared),
+	        cmocka_unit_test(test_ptr_byte_budget),
 	        cmocka_unit_test(test_refcount),
 	        cmocka_unit_test(test_refcount_threads),
 	        cmocka_unit_test(test_nds_invalid),
