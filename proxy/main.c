@@ -539,10 +539,21 @@ static void mesh_post_routes(void *user, struct aegis_routes *t)
 	aegis_mesh_outbound_post_routes(user, t);
 }
 
+/* A mesh listener on its default addresses failed, presumably on the IPv6 one (a pod without IPv6 has no
+ * ::1, a kernel without IPv6 no AF_INET6): the caller retries with the IPv4 address alone. Common and
+ * harmless in IPv4-only pods, hence info. */
+static void mesh_v4_only(const char *what, int rc)
+{
+	AEGIS_LOG(AEGIS_LOG_INFO, "mesh listener: cannot listen in both families, retrying with IPv4 alone",
+	          LKV_S("listener", what), LKV_S("error", aegis_strerror(rc)),
+	          LKV_S("detail", strerror(errno)));
+}
+
 static int mesh_start(struct proxy *p)
 {
 	if (!p->opts.mesh)
 		return 0;
+	bool def;
 	char buf[600];
 	if (p->opts.cert_dir != NULL) {
 		struct aegis_diag diag = {0};
@@ -559,7 +570,6 @@ static int mesh_start(struct proxy *p)
 	 * the pool unless --mesh-transport direct. It needs an identity: without --cert-dir there is none. */
 	if (p->mtls != NULL) {
 		struct aegis_mesh_hbone_opts ho = {
-		        .listen = p->opts.hbone_listen,
 		        .peer_port = p->opts.hbone_port,
 		        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 		        .keepalive_ms = p->opts.hbone_keepalive_ms,
@@ -567,34 +577,34 @@ static int mesh_start(struct proxy *p)
 		        .so_mark = p->opts.so_mark,
 		        .mtls = p->mtls,
 		};
+		ho.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_HBONE, ho.listen, &def);
 		int hrc = aegis_mesh_hbone_new(p->loop, &ho, &p->hbone);
+		if (hrc != 0 && def) {
+			mesh_v4_only("hbone", hrc);
+			ho.n_listen = 1;
+			hrc = aegis_mesh_hbone_new(p->loop, &ho, &p->hbone);
+		}
 		if (hrc != 0) {
 			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the HBONE listener",
 			          LKV_S("error", aegis_strerror(hrc)), LKV_S("detail", strerror(errno)));
 			return -1;
 		}
-		AEGIS_LOG(AEGIS_LOG_INFO, "mesh HBONE listening",
-		          LKV_S("addr", aegis_sockaddr_str(&ho.listen, buf, sizeof(buf))),
-		          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
+		for (size_t i = 0; i < ho.n_listen; i++)
+			AEGIS_LOG(AEGIS_LOG_INFO, "mesh HBONE listening",
+			          LKV_S("addr", aegis_sockaddr_str(&ho.listen[i], buf, sizeof(buf))),
+			          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
 	}
 	struct aegis_mesh_outbound_opts oo = {
-	        .n_listen = p->opts.n_outbound_listen,
 	        .connect_timeout_ms = p->opts.mesh_connect_timeout_ms,
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 	        .so_mark = p->opts.so_mark,
 	        .mtls = p->mtls,
 	        .hbone = p->opts.mesh_direct ? NULL : p->hbone,
 	};
-	memcpy(oo.listen, p->opts.outbound_listen, sizeof(oo.listen));
-	if (oo.n_listen == 0) {
-		if (aegis_sockaddr_parse("127.0.0.1:15001", 0, &oo.listen[0]) != 0 ||
-		    aegis_sockaddr_parse("[::1]:15001", 0, &oo.listen[1]) != 0)
-			return -1;
-		oo.n_listen = 2;
-	}
+	oo.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_OUTBOUND, oo.listen, &def);
 	int rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
-	if (rc != 0 && p->opts.n_outbound_listen == 0) {
-		/* Pods without IPv6 have no ::1: the default then listens on 127.0.0.1 alone. */
+	if (rc != 0 && def) {
+		mesh_v4_only("outbound", rc);
 		oo.n_listen = 1;
 		rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
 	}
@@ -604,12 +614,17 @@ static int mesh_start(struct proxy *p)
 		return -1;
 	}
 	struct aegis_mesh_inbound_opts io = {
-	        .listen = p->opts.inbound_listen,
 	        .strict = p->opts.inbound_strict,
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 	        .mtls = p->mtls,
 	};
+	io.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_INBOUND, io.listen, &def);
 	rc = aegis_mesh_inbound_new(p->loop, &io, &p->inbound);
+	if (rc != 0 && def) {
+		mesh_v4_only("inbound", rc);
+		io.n_listen = 1;
+		rc = aegis_mesh_inbound_new(p->loop, &io, &p->inbound);
+	}
 	if (rc != 0) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the inbound listener",
 		          LKV_S("error", aegis_strerror(rc)), LKV_S("detail", strerror(errno)));
@@ -624,9 +639,10 @@ static int mesh_start(struct proxy *p)
 	for (size_t i = 0; i < oo.n_listen; i++)
 		AEGIS_LOG(AEGIS_LOG_INFO, "mesh outbound listening",
 		          LKV_S("addr", aegis_sockaddr_str(&oo.listen[i], buf, sizeof(buf))));
-	AEGIS_LOG(AEGIS_LOG_INFO, "mesh inbound listening",
-	          LKV_S("addr", aegis_sockaddr_str(&io.listen, buf, sizeof(buf))),
-	          LKV_B("strict", io.strict));
+	for (size_t i = 0; i < io.n_listen; i++)
+		AEGIS_LOG(AEGIS_LOG_INFO, "mesh inbound listening",
+		          LKV_S("addr", aegis_sockaddr_str(&io.listen[i], buf, sizeof(buf))),
+		          LKV_B("strict", io.strict));
 	return 0;
 }
 

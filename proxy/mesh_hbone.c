@@ -845,7 +845,7 @@ int aegis_mesh_hbone_new(struct ev_loop *loop, const struct aegis_mesh_hbone_opt
 		return AEGIS_ENOMEM;
 	hb->loop = loop;
 	hb->opts = *opts;
-	hb->lfd = -1;
+	hb->lfd[0] = hb->lfd[1] = -1;
 	hb->scratch = malloc(SCRATCH);
 	if (hb->scratch == NULL || opts->mtls == NULL) {
 		free(hb->scratch);

@@ -20,6 +20,7 @@
 #define AEGIS_MESH_HBONE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -30,8 +31,11 @@
 #include "mtls_ctx.h"
 
 struct aegis_mesh_hbone_opts {
-	struct sockaddr_storage listen; /* the inbound listener (0.0.0.0:15008); ss_family 0 = none */
-	uint16_t peer_port;             /* where peers listen; 0 = 15008 */
+	/* The inbound listeners, one per address (0.0.0.0:15008 and [::]:15008: an IPv6 listener is
+	 * IPV6_V6ONLY); n_listen 0 = none. */
+	struct sockaddr_storage listen[2];
+	size_t n_listen;
+	uint16_t peer_port;       /* where peers listen; 0 = 15008 */
 	uint32_t idle_timeout_ms; /* a stream with no byte either way for this long is closed; 0 = 1 h */
 	uint32_t keepalive_ms;    /* PING after this long without a byte from the peer; 0 = 10 s */
 	uint32_t pool_idle_ms;    /* close a pooled connection without streams after this; 0 = 60 s */

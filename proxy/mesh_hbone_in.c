@@ -4,6 +4,7 @@
 #include "mesh_hbone_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -192,12 +193,12 @@ void aegis_mesh_hbone_in_timeout(struct tun *t)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct aegis_mesh_hbone *hb = container_of(w, struct aegis_mesh_hbone, lio);
+	struct aegis_mesh_hbone *hb = w->data;
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer;
-		int fd = aegis_net_accept(hb->lfd, &peer);
+		int fd = aegis_net_accept(w->fd, &peer);
 		if (fd < 0)
 			break;
 		struct hconn *c = aegis_mesh_hbone_conn_new(hb, true, fd);
@@ -219,12 +220,18 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 int aegis_mesh_hbone_in_start(struct aegis_mesh_hbone *hb)
 {
 	const struct aegis_mesh_hbone_opts *opts = &hb->opts;
-	if (opts->listen.ss_family != 0) {
-		hb->lfd = aegis_net_listen(&opts->listen, NULL);
-		if (hb->lfd < 0)
-			return hb->lfd;
-		ev_io_init(&hb->lio, accept_cb, hb->lfd, EV_READ);
-		ev_io_start(hb->loop, &hb->lio);
+	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
+		int fd = aegis_net_listen(&opts->listen[i], NULL);
+		if (fd < 0) {
+			int e = errno; /* for the caller's message */
+			aegis_mesh_hbone_in_stop(hb);
+			errno = e;
+			return fd;
+		}
+		hb->lfd[i] = fd;
+		ev_io_init(&hb->lio[i], accept_cb, fd, EV_READ);
+		hb->lio[i].data = hb;
+		ev_io_start(hb->loop, &hb->lio[i]);
 	}
 	refresh_locals(hb);
 	return 0;
@@ -232,8 +239,11 @@ int aegis_mesh_hbone_in_start(struct aegis_mesh_hbone *hb)
 
 void aegis_mesh_hbone_in_stop(struct aegis_mesh_hbone *hb)
 {
-	if (hb->lfd >= 0) {
-		ev_io_stop(hb->loop, &hb->lio);
-		close(hb->lfd);
+	for (size_t i = 0; i < 2; i++) {
+		if (hb->lfd[i] >= 0) {
+			ev_io_stop(hb->loop, &hb->lio[i]);
+			close(hb->lfd[i]);
+			hb->lfd[i] = -1;
+		}
 	}
 }

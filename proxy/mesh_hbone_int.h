@@ -91,8 +91,8 @@ struct aegis_mesh_hbone_req {
 struct aegis_mesh_hbone {
 	struct ev_loop *loop;
 	struct aegis_mesh_hbone_opts opts;
-	int lfd;
-	ev_io lio;
+	int lfd[2]; /* the listeners (opts.listen), -1 = none */
+	ev_io lio[2];
 	ev_prepare flush;
 	struct hconn *conns;
 	struct hconn *dirty;
@@ -141,9 +141,9 @@ void aegis_mesh_hbone_in_request(void *user, int32_t id, const char *authority);
 void aegis_mesh_hbone_in_connected(struct tun *t);
 /* t's local connect did not complete in time: answers 503. */
 void aegis_mesh_hbone_in_timeout(struct tun *t);
-/* Starts the listener when opts.listen is set and reads the pod's addresses: 0 or an aegis_err. */
+/* Starts the listeners of opts.listen and reads the pod's addresses: 0 or an aegis_err (none left open). */
 int aegis_mesh_hbone_in_start(struct aegis_mesh_hbone *hb) AEGIS_WUR;
-/* Stops and closes the listener, if any. */
+/* Stops and closes the listeners, if any. */
 void aegis_mesh_hbone_in_stop(struct aegis_mesh_hbone *hb);
 
 /* ---- outbound (mesh_hbone_out.c) ---- */

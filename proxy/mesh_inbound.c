@@ -35,12 +35,18 @@ struct in_conn {
 	char what[96];
 };
 
+struct listener {
+	ev_io io;
+	int fd;
+	struct sockaddr_storage bound; /* the listener's address, for aegis_net_original_dst */
+	struct aegis_mesh_inbound *in;
+};
+
 struct aegis_mesh_inbound {
 	struct ev_loop *loop;
 	struct aegis_mesh_inbound_opts opts;
-	ev_io lio;
-	int lfd;
-	struct sockaddr_storage bound; /* the listener's address, for aegis_net_original_dst */
+	struct listener ls[2];
+	size_t n_ls;
 	struct in_conn *conns;
 	struct aegis_mesh_inbound_stats stats;
 };
@@ -241,10 +247,11 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct aegis_mesh_inbound *in = container_of(w, struct aegis_mesh_inbound, lio);
+	struct listener *l = container_of(w, struct listener, io);
+	struct aegis_mesh_inbound *in = l->in;
 	for (int i = 0; i < AEGIS_NET_ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage peer;
-		int fd = aegis_net_accept(in->lfd, &peer);
+		int fd = aegis_net_accept(l->fd, &peer);
 		if (fd < 0)
 			break;
 		in->stats.accepted++;
@@ -262,7 +269,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (in->conns)
 			in->conns->prev = c;
 		in->conns = c;
-		if (aegis_net_original_dst(fd, &in->bound, &c->orig) != 0) {
+		if (aegis_net_original_dst(fd, &l->bound, &c->orig) != 0) {
 			/* Straight to 15006: no application port to hand the bytes to. */
 			in->stats.refused++;
 			conn_free(c);
@@ -288,14 +295,20 @@ int aegis_mesh_inbound_new(struct ev_loop *loop, const struct aegis_mesh_inbound
 	in->opts = *opts;
 	if (in->opts.idle_timeout_ms == 0)
 		in->opts.idle_timeout_ms = 3600u * 1000u;
-	in->lfd = aegis_net_listen(&opts->listen, &in->bound);
-	if (in->lfd < 0) {
-		int rc = in->lfd;
-		free(in);
-		return rc;
+	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
+		struct sockaddr_storage bound;
+		int fd = aegis_net_listen(&opts->listen[i], &bound);
+		if (fd < 0) {
+			int e = errno; /* for the caller's message */
+			aegis_mesh_inbound_free(in);
+			errno = e;
+			return fd;
+		}
+		in->ls[i] = (struct listener){.fd = fd, .bound = bound, .in = in};
+		in->n_ls++;
+		ev_io_init(&in->ls[i].io, accept_cb, fd, EV_READ);
+		ev_io_start(loop, &in->ls[i].io);
 	}
-	ev_io_init(&in->lio, accept_cb, in->lfd, EV_READ);
-	ev_io_start(loop, &in->lio);
 	*out = in;
 	return 0;
 }
@@ -311,7 +324,9 @@ void aegis_mesh_inbound_free(struct aegis_mesh_inbound *in)
 		return;
 	while (in->conns != NULL)
 		conn_free(in->conns);
-	ev_io_stop(in->loop, &in->lio);
-	close(in->lfd);
+	for (size_t i = 0; i < in->n_ls; i++) {
+		ev_io_stop(in->loop, &in->ls[i].io);
+		close(in->ls[i].fd);
+	}
 	free(in);
 }

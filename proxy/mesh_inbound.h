@@ -12,6 +12,7 @@
 #define AEGIS_MESH_INBOUND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -21,11 +22,14 @@
 #include "mtls_ctx.h"
 
 struct aegis_mesh_inbound_opts {
-	struct sockaddr_storage listen; /* 0.0.0.0:15006 (or [::]:15006) */
-	bool strict;                    /* refuse plaintext */
-	uint32_t detect_ms;             /* wait for the first byte; 0 = 500 */
-	uint32_t idle_timeout_ms;       /* 0 = 1 hour */
-	struct aegis_mtls *mtls;        /* NULL: mesh (TLS) connections are refused */
+	/* One listener per address (at most 2): 0.0.0.0:15006 and [::]:15006, since a REDIRECT keeps the
+	 * connection's family and an IPv6 listener is IPV6_V6ONLY. */
+	struct sockaddr_storage listen[2];
+	size_t n_listen;          /* 1 or 2 */
+	bool strict;              /* refuse plaintext */
+	uint32_t detect_ms;       /* wait for the first byte; 0 = 500 */
+	uint32_t idle_timeout_ms; /* 0 = 1 hour */
+	struct aegis_mtls *mtls;  /* NULL: mesh (TLS) connections are refused */
 };
 
 struct aegis_mesh_inbound_stats {

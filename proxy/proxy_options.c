@@ -74,9 +74,12 @@ static const char usage[] =
         "\n"
         "Mesh traffic (docs/mesh.md):\n"
         "  --mesh                   relay captured TCP (outbound :15001, inbound :15006, HBONE :15008)\n"
-        "  --outbound-listen ADDR:PORT  outbound capture listener (repeatable, at most 2; implies --mesh)\n"
-        "  --inbound-listen ADDR:PORT   inbound capture listener (implies --mesh)\n"
-        "  --hbone-listen ADDR:PORT     HBONE listener (default 0.0.0.0:15008)\n"
+        "  --outbound-listen ADDR:PORT  outbound capture listener (repeatable, at most 2; implies --mesh;\n"
+        "                           default 127.0.0.1:15001 and [::1]:15001)\n"
+        "  --inbound-listen ADDR:PORT   inbound capture listener (repeatable, at most 2; implies --mesh;\n"
+        "                           default 0.0.0.0:15006 and [::]:15006)\n"
+        "  --hbone-listen ADDR:PORT     HBONE listener (repeatable, at most 2; default 0.0.0.0:15008\n"
+        "                           and [::]:15008)\n"
         "  --mesh-transport hbone|direct  how mesh endpoints are reached: HTTP/2 CONNECT on pooled mTLS\n"
         "                           connections to <ip>:15008 (default), or legacy mTLS to <ip>:<port>\n"
         "  --hbone-port P           the peers' HBONE port (default 15008)\n"
@@ -316,17 +319,23 @@ static int parse_mesh_opt(int c, const char *arg, struct aegis_proxy_options *o,
 		o->mesh = true;
 		return 0;
 	case OPT_INBOUND_LISTEN:
-		if (aegis_sockaddr_parse(arg, 15006, &o->inbound_listen) != 0) {
-			fprintf(err, "aegis-proxy: bad --inbound-listen '%s' (want ADDR:PORT)\n", arg);
+		if (o->n_inbound_listen == 2 ||
+		    aegis_sockaddr_parse(arg, 15006, &o->inbound_listen[o->n_inbound_listen]) != 0) {
+			fprintf(err, "aegis-proxy: bad --inbound-listen '%s' (want ADDR:PORT, at most 2)\n",
+			        arg);
 			return -1;
 		}
+		o->n_inbound_listen++;
 		o->mesh = true;
 		return 0;
 	case OPT_HBONE_LISTEN:
-		if (aegis_sockaddr_parse(arg, 15008, &o->hbone_listen) != 0) {
-			fprintf(err, "aegis-proxy: bad --hbone-listen '%s' (want ADDR:PORT)\n", arg);
+		if (o->n_hbone_listen == 2 ||
+		    aegis_sockaddr_parse(arg, 15008, &o->hbone_listen[o->n_hbone_listen]) != 0) {
+			fprintf(err, "aegis-proxy: bad --hbone-listen '%s' (want ADDR:PORT, at most 2)\n",
+			        arg);
 			return -1;
 		}
+		o->n_hbone_listen++;
 		return 0;
 	case OPT_INBOUND_STRICT: o->inbound_strict = true; return 0;
 	case OPT_TRUST_DOMAIN: o->trust_domain = arg; return 0;
@@ -428,6 +437,33 @@ static int parse_policy_opt(int c, const char *arg, struct aegis_proxy_options *
 	}
 }
 
+/* mesh */
+size_t aegis_proxy_mesh_listen(const struct aegis_proxy_options *o, enum aegis_mesh_listener which,
+                               struct sockaddr_storage out[2], bool *is_default)
+{
+	static const char *const defaults[][2] = {
+	        [AEGIS_MESH_LISTEN_OUTBOUND] = {"127.0.0.1:15001", "[::1]:15001"},
+	        [AEGIS_MESH_LISTEN_INBOUND] = {"0.0.0.0:15006", "[::]:15006"},
+	        [AEGIS_MESH_LISTEN_HBONE] = {"0.0.0.0:15008", "[::]:15008"},
+	};
+	const struct sockaddr_storage *given = which == AEGIS_MESH_LISTEN_OUTBOUND  ? o->outbound_listen
+	                                       : which == AEGIS_MESH_LISTEN_INBOUND ? o->inbound_listen
+	                                                                            : o->hbone_listen;
+	size_t n = which == AEGIS_MESH_LISTEN_OUTBOUND  ? o->n_outbound_listen
+	           : which == AEGIS_MESH_LISTEN_INBOUND ? o->n_inbound_listen
+	                                                : o->n_hbone_listen;
+	*is_default = n == 0;
+	if (n > 0) {
+		memcpy(out, given, n * sizeof(*out));
+		return n;
+	}
+	for (size_t i = 0; i < 2; i++)
+		if (aegis_sockaddr_parse(defaults[which][i], 0, &out[i]) != 0)
+			return 0; /* cannot happen: constant addresses */
+	return 2;
+}
+/* end mesh */
+
 enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
                                                           struct aegis_proxy_options *o, FILE *out, FILE *err)
 {
@@ -444,10 +480,6 @@ enum aegis_proxy_options_result aegis_proxy_options_parse(int argc, char **argv,
 	o->drain_ms = 5000;                /* policy: Istio's default terminationDrainDuration */
 	o->query_log_sample = 1.0;         /* policy: an audit log logs everything unless told otherwise */
 	if (aegis_sockaddr_parse("127.0.0.1:15000", 0, &o->admin) != 0)
-		return AEGIS_OPTIONS_EXIT_USAGE;
-	/* mesh: ARCHITECTURE.md's ports */
-	if (aegis_sockaddr_parse("0.0.0.0:15006", 0, &o->inbound_listen) != 0 ||
-	    aegis_sockaddr_parse("0.0.0.0:15008", 0, &o->hbone_listen) != 0)
 		return AEGIS_OPTIONS_EXIT_USAGE;
 
 	optind = 1;

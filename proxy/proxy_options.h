@@ -83,10 +83,14 @@ struct aegis_proxy_options {
 	                  /* end policy */
 	/* mesh: mesh traffic (docs/mesh.md); on with --mesh or any listen flag below */
 	bool mesh;
+	/* The listeners' addresses as given (at most 2 each); none given: both families' defaults, see
+	 * aegis_proxy_mesh_listen(). */
 	struct sockaddr_storage outbound_listen[2];
 	size_t n_outbound_listen;
-	struct sockaddr_storage inbound_listen;
-	struct sockaddr_storage hbone_listen; /* the HBONE listener (15008) */
+	struct sockaddr_storage inbound_listen[2];
+	size_t n_inbound_listen;
+	struct sockaddr_storage hbone_listen[2]; /* the HBONE listener (15008) */
+	size_t n_hbone_listen;
 	bool inbound_strict;
 	const char *trust_domain;
 	const char *locality;
@@ -112,5 +116,21 @@ enum aegis_proxy_options_result {
 /* Parses argv into *o (defaults first). Messages go to out (help, version) or err (mistakes). */
 enum aegis_proxy_options_result
 aegis_proxy_options_parse(int argc, char **argv, struct aegis_proxy_options *o, FILE *out, FILE *err);
+
+/* mesh: the three mesh listeners (docs/mesh.md) */
+enum aegis_mesh_listener {
+	AEGIS_MESH_LISTEN_OUTBOUND = 0, /* 15001: where REDIRECT sends the application's outbound TCP */
+	AEGIS_MESH_LISTEN_INBOUND,      /* 15006: inbound capture */
+	AEGIS_MESH_LISTEN_HBONE,        /* 15008 */
+};
+
+/* The addresses listener `which` binds: the flags' when any were given (*is_default false), else one per
+ * family, IPv4 first (*is_default true): 127.0.0.1:15001 and [::1]:15001 (REDIRECT of locally generated
+ * packets lands on the family's loopback), 0.0.0.0 and [::] for 15006 and 15008 (REDIRECT in PREROUTING
+ * lands on the receiving interface's address). A capture rule keeps the connection's family and an IPv6
+ * listener is IPV6_V6ONLY, so a family without a listener is refused. A caller that cannot bind the
+ * defaults' IPv6 address (no IPv6 in the pod) may start with the first alone. Returns the count (1 or 2). */
+size_t aegis_proxy_mesh_listen(const struct aegis_proxy_options *o, enum aegis_mesh_listener which,
+                               struct sockaddr_storage out[2], bool *is_default);
 
 #endif

@@ -2,8 +2,9 @@
  * pool keys and reuse, the authority rule) directly, and the glue end to end on one libev loop: the
  * instance's own 15008-style listener on 127.0.0.1 serves its own pool, with real mutual TLS (certificates
  * from scripts/make-certs.sh), a local echo application on a thread, 8 MiB each way at once with the
- * half-close, streams sharing one connection, 503 for a port nobody listens on, and a peer with the wrong
- * identity refused. */
+ * half-close, streams sharing one connection, 503 for a port nobody listens on, a peer with the wrong
+ * identity refused, and a stream to an IPv6 endpoint carried over the instance's second listener, on
+ * [::1] (authority "[::1]:port", the application reached at [::1]). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,8 +116,9 @@ static void test_authority_rule(void **state)
 
 /* ---- end to end on one loop ---- */
 
-/* The application behind the listener: echoes until EOF, then "BYE" and FIN; one thread per connection. */
-static int echo_fd;
+/* The application behind the listener: echoes until EOF, then "BYE" and FIN; one thread per connection.
+ * It listens on 127.0.0.1 and [::1] at the same port (echo_main's argument: the listening socket). */
+static int echo_fd, echo6_fd;
 static void *echo_conn(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
@@ -143,9 +145,9 @@ out:
 }
 static void *echo_main(void *arg)
 {
-	(void)arg;
+	int lfd = (int)(intptr_t)arg;
 	for (;;) {
-		int fd = accept(echo_fd, NULL, NULL);
+		int fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			return NULL;
 		pthread_t t;
@@ -263,21 +265,40 @@ static void test_end_to_end(void **state)
 	assert_int_equal(listen(echo_fd, 16), 0);
 	assert_int_equal(getsockname(echo_fd, (struct sockaddr *)&sin, &sl), 0);
 	uint16_t app_port = ntohs(sin.sin_port);
-	pthread_t et;
-	assert_int_equal(pthread_create(&et, NULL, echo_main, NULL), 0);
+	echo6_fd = socket(AF_INET6, SOCK_STREAM, 0);
+	int one = 1;
+	assert_int_equal(setsockopt(echo6_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)), 0);
+	struct sockaddr_in6 sin6 = {
+	        .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT, .sin6_port = sin.sin_port};
+	assert_int_equal(bind(echo6_fd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+	assert_int_equal(listen(echo6_fd, 16), 0);
+	pthread_t et, et6;
+	assert_int_equal(pthread_create(&et, NULL, echo_main, (void *)(intptr_t)echo_fd), 0);
+	assert_int_equal(pthread_create(&et6, NULL, echo_main, (void *)(intptr_t)echo6_fd), 0);
 
+	/* Two listeners, 127.0.0.1 and [::1], on one port (peers' HBONE port is one number): a port the
+	 * kernel picked for a probe socket, closed just before. */
+	int probe4 = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in pp = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	sl = sizeof(pp);
+	assert_int_equal(bind(probe4, (struct sockaddr *)&pp, sizeof(pp)), 0);
+	assert_int_equal(getsockname(probe4, (struct sockaddr *)&pp, &sl), 0);
+	close(probe4);
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	struct aegis_mesh_hbone_opts o = {.idle_timeout_ms = 20000, .mtls = m};
-	struct sockaddr_in *l4 = (struct sockaddr_in *)&o.listen;
-	l4->sin_family = AF_INET; /* port 0: the kernel picks one */
+	struct sockaddr_in *l4 = (struct sockaddr_in *)&o.listen[0];
+	l4->sin_family = AF_INET;
 	l4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l4->sin_port = pp.sin_port;
+	struct sockaddr_in6 *l6 = (struct sockaddr_in6 *)&o.listen[1];
+	l6->sin6_family = AF_INET6;
+	l6->sin6_addr = in6addr_loopback;
+	l6->sin6_port = pp.sin_port;
+	o.n_listen = 2;
 	struct aegis_mesh_hbone *hb = NULL;
 	assert_int_equal(aegis_mesh_hbone_new(loop, &o, &hb), 0);
 	g_hb = hb;
-	struct sockaddr_in ls;
-	sl = sizeof(ls);
-	assert_int_equal(getsockname(hb->lfd, (struct sockaddr *)&ls, &sl), 0);
-	hb->opts.peer_port = ntohs(ls.sin_port); /* our own listener is the peer */
+	hb->opts.peer_port = ntohs(pp.sin_port); /* our own listeners are the peer */
 
 	/* 1. One 8 MiB stream and four small ones at once, all on one TLS connection. */
 	struct app apps[5];
@@ -364,11 +385,49 @@ static void test_end_to_end(void **state)
 	close(sp[0]);
 	close(sp[1]);
 
+	/* 5. An IPv6 endpoint: a pooled connection of its own to [::1]:<port>, accepted by the [::1]
+	 * listener, CONNECT "[::1]:<app>", the application reached at [::1], every byte both ways. */
+	uint64_t out0 = hb->stats.conns_opened[AEGIS_MESH_HBONE_OUT];
+	uint64_t in0 = hb->stats.conns_opened[AEGIS_MESH_HBONE_IN];
+	struct aegis_routes_addr ep6 = {.family = AF_INET6, .ip = {[15] = 1}, .port = app_port};
+	struct app app6[5]; /* apps_done's count; only the first is used */
+	struct result r6 = {0};
+	memset(app6, 0, sizeof(app6));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
+	app6[0].fd = sp[1];
+	app6[0].n = 100000;
+	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &ep6, ids, 1, 1000, "test6", open_cb, &r6, &req),
+	                 0);
+	char want[32];
+	snprintf(want, sizeof(want), "[::1]:%u", app_port);
+	assert_string_equal(req->t.authority, want);
+	pthread_t w6, rd6;
+	assert_int_equal(pthread_create(&w6, NULL, app_writer, &app6[0]), 0);
+	assert_int_equal(pthread_create(&rd6, NULL, app_reader, &app6[0]), 0);
+	assert_true(run_until(loop, apps_done, app6));
+	pthread_join(w6, NULL);
+	pthread_join(rd6, NULL);
+	assert_int_equal(r6.fired, 1);
+	assert_int_equal(r6.r, AEGIS_MESH_HBONE_OK);
+	assert_int_equal(app6[0].got, app6[0].n + 3);
+	assert_true(app6[0].bye);
+	close(app6[0].fd);
+	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_OUT], out0 + 1);
+	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_IN], in0 + 1);
+	bool in6 = false;
+	for (struct hconn *c = hb->conns; c != NULL; c = c->next)
+		in6 |= c->server && c->local.ss_family == AF_INET6 && c->peer.ss_family == AF_INET6;
+	assert_true(in6); /* the peer's side of it: an IPv6 connection on the [::1] listener */
+
 	aegis_mesh_hbone_free(hb);
 	ev_loop_destroy(loop);
 	shutdown(echo_fd, SHUT_RDWR);
 	close(echo_fd);
+	shutdown(echo6_fd, SHUT_RDWR);
+	close(echo6_fd);
 	pthread_join(et, NULL);
+	pthread_join(et6, NULL);
 	aegis_mtls_free(m);
 }
 
