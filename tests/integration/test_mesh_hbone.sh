@@ -4,9 +4,9 @@
 # from scripts/make-certs.sh, the routes of tests/fixtures/mesh/mesh.yaml plus a service whose port has no
 # listener.
 #
-#   pod A (client)   10.253.0.2   the harness's pod; its node namespace routes between the pods
-#   pod B (v1)       10.253.1.2   reviews v1, service account reviews
-#   pod C (v2)       10.253.2.2   reviews v2
+#   pod A (client)   10.253.0.2   fd53:ae61::2     the harness's pod; its node namespace routes between the pods
+#   pod B (v1)       10.253.1.2   fd00:253:1::2    reviews v1, service account reviews
+#   pod C (v2)       10.253.2.2   fd00:253:2::2    reviews v2
 #
 # Checks: 600 connections from A to reviews.default.svc.cluster.local:9080 (the VIP 10.96.10.11), each a
 # request/response where the client half-closes first, split 90/10 within statistical bounds, carried as
@@ -19,8 +19,13 @@
 # closed; a peer that connects to 15008 and sends nothing is cut and counted as a handshake timeout;
 # keepalive PINGs are answered, and an unanswered one (the peer's proxy frozen) closes the connection; a
 # certificate rotation during a long transfer keeps it alive; SIGTERM during a transfer drains (not ready,
-# GOAWAY, DNS answered, the transfer completes, then the proxy exits). It also
-# prints the proxies' CPU per new application connection (utime+stime of all three from /proc).
+# GOAWAY, DNS answered, the transfer completes, then the proxy exits). IPv6 (section 2c): 100 connections
+# from A to the IPv6 VIP of reviews6 ([fd00:10:96::11]:9080, endpoints B and C at their IPv6 addresses,
+# 50/50), captured by ip6tables, routed from IP6T_SO_ORIGINAL_DST and carried over HBONE to
+# [fd00:253:<n>::2]:15008, all answered by v1 or v2 within the split's bounds; DNS AAAA answers the VIP;
+# the veth carries IPv6 TLS and the marker only in IPv6 passthrough connections to the node; the pools
+# and the scripted HTTP/2 client work over IPv6. It also prints the proxies' CPU per new application
+# connection (utime+stime of all three from /proc).
 #
 # Every load is bounded in count and time. Needs root; exit 77 = skipped.
 set -uo pipefail
@@ -190,30 +195,7 @@ else:
     print(done, n, errors)
 EOF
 
-cat >"$RUN/sniff.py" <<'EOF'
-# sniff.py IFACE SECONDS MARKER OUT: raw capture on IFACE; writes "packets tls_records marker_hits".
-import signal, socket, sys, time
-iface, secs, marker, out = sys.argv[1], float(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
-s.bind((iface, 0)); s.settimeout(0.2)
-open(out + ".ready", "w").close()
-pk = tls = hits = 0
-end = [time.time() + secs]
-def stop(*_):
-    end[0] = 0
-signal.signal(signal.SIGTERM, stop)
-while time.time() < end[0]:
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        continue
-    pk += 1
-    if marker in d:
-        hits += 1
-    if b"\x17\x03\x03" in d:
-        tls += 1
-open(out, "w").write("%d %d %d\n" % (pk, tls, hits))
-EOF
+mesh_write_sniff_py
 
 cat >"$RUN/h2connect.py" <<'EOF'
 # h2connect.py HOST PORT CERTDIR AUTHORITY: a scripted HBONE client (HTTP/2 by hand, no library): mutual
@@ -374,7 +356,7 @@ read -r sv1 _ sfails _ <<<"$res"
 sleep 0.5
 pod_stop sniff
 if [ -s "$RUN/sniff.out" ]; then
-	read -r pk tls hits <"$RUN/sniff.out"
+	read -r pk tls hits _ <"$RUN/sniff.out"
 	echo "capture on veth0: $pk packets, $tls with TLS application records, $hits with the marker"
 	if [ "$sfails" = 0 ] && [ "$tls" -gt 100 ] && [ "$hits" -eq 0 ]; then
 		ok "mesh bytes on the veth are TLS; the plaintext marker never appears"
@@ -461,6 +443,81 @@ print(j.get("error") or "%d sent, %d received" % (e["sum_sent"]["bytes"], e["sum
 else
 	echo "iperf3 not installed: the iperf3 runs are skipped (scripts/setup.sh bench installs it)"
 fi
+
+# ---- 2c. IPv6 end to end (fixture service reviews6): pod A's application connects to the IPv6 VIP
+# [fd00:10:96::11]:9080, whose endpoints are pods B (v1) and C (v2) at their IPv6 addresses, split 50/50.
+# ip6tables (aegis-iptables) sends it to [::1]:15001; the proxy reads IP6T_SO_ORIGINAL_DST, routes it and
+# carries it as a CONNECT stream "[fd00:253:<n>::2]:9080" on a pooled mTLS connection to
+# [fd00:253:<n>::2]:15008, and the peer hands it to [::1]:9080. DNS AAAA answers the VIP; the bytes on A's
+# veth are IPv6 TLS without the plaintext marker, while an IPv6 destination that is no VIP (the node's
+# [fd53:ae61::1]:7000) passes through unchanged and shows it; the scripted HTTP/2 client over IPv6 gets 200
+# for B's IPv6 address and 400 for C's. ----
+V6VIP=fd00:10:96::11
+N6=${AEGIS_HBONE_CONNECTIONS6:-100}
+ans=$(in_pod a dig +short +tries=1 +time=2 AAAA reviews6.default.svc.cluster.local)
+if [ "$ans" = "$V6VIP" ]; then ok "IPv6: DNS AAAA reviews6.default.svc.cluster.local -> $ans (from the proxy)"; else bad "IPv6: AAAA answered '$ans'"; fi
+pod_spawn plain6 node "$POD_PYTHON" "$RUN/server.py" v1plain "$RUN/plain6.ready" 7000
+pod_wait_file "$RUN/plain6.ready" 30 || bad "plain IPv6 server did not start"
+scrape a "$RUN/metrics-a6-0.txt"
+rm -f "$RUN/sniff.out" "$RUN/sniff.out.ready"
+pod_spawn sniff6 node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
+pod_wait_file "$RUN/sniff.out.ready" 30 || bad "sniffer did not start"
+res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" "$N6" "$V6VIP" 9080 "$MARKER")
+pres=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 "$NODE_ADDR6" 7000 "$MARKER")
+sleep 0.5
+pod_stop sniff6
+pod_stop plain6
+scrape a "$RUN/metrics-a6.txt"
+read -r v61 v62 f6 _ <<<"$res"
+echo "IPv6: $N6 connections to [$V6VIP]:9080: v1=$v61 v2=$v62 failures=$f6"
+if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
+	ok "IPv6: $N6 connections to [$V6VIP]:9080 through HBONE, each answered by a v1 or v2 server"
+else
+	bad "IPv6 connections: $res (v1 v2 failures); pod A log: $(grep -E 'connect failed|refused|no route' "$RUN/proxy-a.log" | tail -3)"
+fi
+# v2 ~ Binomial(N6, 0.5): sd sqrt(N6)/2; bounds 4 sd (+2) on either side.
+lo6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 - 2 * sqrt(n) - 2 }')
+hi6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 + 2 * sqrt(n) + 2 }')
+if [ "${v62:-0}" -ge "$lo6" ] && [ "${v62:-0}" -le "$hi6" ]; then ok "IPv6: 50/50 split (v2 = $v62 of $N6, bounds $lo6..$hi6)"; else bad "IPv6: 50/50 split: v2 = ${v62:-?} (bounds $lo6..$hi6)"; fi
+c6=$(metric "$RUN/metrics-a6.txt" 'aegis_mesh_cluster_connections_total{cluster="outbound|9080|v1|reviews6.default.svc.cluster.local",service="reviews6.default.svc.cluster.local",port="9080",subset="v1"}')
+if [ "$c6" = "$v61" ] && [ "$c6" -gt 0 ]; then ok "IPv6: pod A counted $c6 connections for cluster outbound|9080|v1|reviews6 (the client's v1 count)"; else bad "IPv6: cluster v1 count $c6, client $v61"; fi
+read -r pv61 _ pf6 _ <<<"$pres"
+pt0=$(metric "$RUN/metrics-a6-0.txt" aegis_mesh_outbound_passthrough_total)
+pt1=$(metric "$RUN/metrics-a6.txt" aegis_mesh_outbound_passthrough_total)
+if [ "$pv61" = 3 ] && [ "$pf6" = 0 ] && [ "$((pt1 - pt0))" = 3 ]; then
+	ok "IPv6: a non-mesh destination ([$NODE_ADDR6]:7000) passes through the proxy unchanged (3 connections, passthrough $pt0 -> $pt1)"
+else
+	bad "IPv6 passthrough: clients '$pres', passthrough $pt0 -> $pt1"
+fi
+if [ -s "$RUN/sniff.out" ]; then
+	read -r pk tls hits tls6 <"$RUN/sniff.out"
+	echo "IPv6 capture on veth0: $pk packets, $tls with TLS application records ($tls6 IPv6), $hits with the marker"
+	# The only marker hits are the 3 passthrough connections (a few packets each, both directions).
+	if [ "$tls6" -gt "$N6" ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
+		ok "IPv6: mesh bytes on the veth are IPv6 TLS; the marker appears only in passthrough traffic"
+	else
+		bad "IPv6 capture: packets=$pk tls=$tls tls6=$tls6 marker=$hits"
+	fi
+else
+	bad "IPv6: the sniffer wrote nothing"
+fi
+out=$(in_pod a "$POD_BIN/aegisctl" pc hbone)
+if [ "$(echo "$out" | grep -Ec "^outbound +\[fd00:253:[12]::2\]:15008 +spiffe://cluster\.local/ns/default/sa/reviews +ready ")" = 2 ]; then
+	ok "IPv6: aegisctl proxy-config hbone on A: one ready connection to [fd00:253:<n>::2]:15008 per peer"
+else
+	bad "IPv6: proxy-config hbone on A: $out"
+fi
+out=$(in_pod b "$POD_BIN/aegisctl" pc hbone)
+if echo "$out" | grep -Eq "^inbound +\[$POD_ADDR6\]:[0-9]+ +spiffe://cluster\.local/ns/default/sa/productpage +ready "; then
+	ok "IPv6: pod B's HBONE listener took pod A's connection from [$POD_ADDR6]"
+else
+	bad "IPv6: proxy-config hbone on B: $out"
+fi
+h2v6() { timeout 20 ip netns exec "$NODE_NS" "$POD_PYTHON" "$RUN/h2connect.py" "${POD6[b]}" 15008 "$RUN/certs-a" "$1"; }
+out=$(h2v6 "[${POD6[b]}]:9080")
+if [ "$out" = "alpn=h2 status=200 greeting=HELLO v1b" ]; then ok "IPv6: scripted CONNECT [${POD6[b]}]:9080 over IPv6: 200, the app's greeting"; else bad "IPv6 own address: $out"; fi
+out=$(h2v6 "[${POD6[c]}]:9080")
+if [ "$out" = "alpn=h2 status=400" ]; then ok "IPv6: CONNECT to another pod's IPv6 address: 400"; else bad "IPv6 foreign address: $out"; fi
 
 # ---- 3. the authority rule and the wire format, with a scripted HTTP/2 client from the node ----
 h2() { timeout 20 ip netns exec "$NODE_NS" "$POD_PYTHON" "$RUN/h2connect.py" 10.253.1.2 15008 "$RUN/certs-a" "$1"; }

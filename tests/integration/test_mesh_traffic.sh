@@ -4,16 +4,19 @@
 # proxies use the legacy direct transport (--mesh-transport direct: mTLS to <endpoint>:<port>, the peer's
 # 15006); test_mesh_hbone.sh covers the default, HBONE.
 #
-#   pod A (client)   10.253.0.2   the harness's pod; its node namespace routes between the pods
-#   pod B (v1)       10.253.1.2   reviews v1, service account reviews
-#   pod C (v2)       10.253.2.2   reviews v2
-#   pod D (v1)       10.253.3.2   reviews v1, killed half-way (the dead endpoint)
+#   pod A (client)   10.253.0.2   fd53:ae61::2     the harness's pod; its node namespace routes between the pods
+#   pod B (v1)       10.253.1.2   fd00:253:1::2    reviews v1, service account reviews
+#   pod C (v2)       10.253.2.2   fd00:253:2::2    reviews v2
+#   pod D (v1)       10.253.3.2   fd00:253:3::2    reviews v1, killed half-way (the dead endpoint)
 #
 # Checks: 1,000 connections from A to reviews.default.svc.cluster.local:9080 (the VIP 10.96.10.11) split 90/10
 # between v1 and v2 within statistical bounds; the bytes on A's veth are TLS (a raw-socket capture in the
 # node namespace never sees the plaintext marker the client sends, and does see it on a passthrough
 # connection); a peer presenting the wrong identity is refused; a certificate rotation during a long
-# transfer keeps it alive; a dead endpoint is ejected and traffic moves to the live one.
+# transfer keeps it alive; a dead endpoint is ejected and traffic moves to the live one. IPv6 (section 1c):
+# 100 connections from A to the IPv6 VIP of reviews6 ([fd00:10:96::11]:9080, endpoints B and C at their
+# IPv6 addresses, 50/50) go through ip6tables, IP6T_SO_ORIGINAL_DST and direct mTLS to the peers' [::]:15006,
+# all answered within the split's bounds, as IPv6 TLS on the veth; IPv6 passthrough to the node is unchanged.
 #
 # Every load is bounded in count and time. Needs root; exit 77 = skipped.
 set -uo pipefail
@@ -50,30 +53,7 @@ mesh_write_client_py
 
 mesh_write_long_py
 
-cat >"$RUN/sniff.py" <<'EOF'
-# sniff.py IFACE SECONDS MARKER OUT: raw capture on IFACE; writes "packets tls_records marker_hits".
-import signal, socket, sys, time
-iface, secs, marker, out = sys.argv[1], float(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
-s.bind((iface, 0)); s.settimeout(0.2)
-open(out + ".ready", "w").close()
-pk = tls = hits = 0
-end = [time.time() + secs]
-def stop(*_):
-    end[0] = 0
-signal.signal(signal.SIGTERM, stop)
-while time.time() < end[0]:
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        continue
-    pk += 1
-    if marker in d:
-        hits += 1
-    if b"\x17\x03\x03" in d:
-        tls += 1
-open(out, "w").write("%d %d %d\n" % (pk, tls, hits))
-EOF
+mesh_write_sniff_py
 chmod 0644 "$RUN"/*.py
 
 # ---- start: servers, proxies, capture rules ----
@@ -129,7 +109,7 @@ if [ "$pv1" = 3 ] && [ "$pfail" = 0 ]; then ok "non-mesh destination passed thro
 sleep 0.5
 pod_stop sniff
 if [ -s "$RUN/sniff.out" ]; then
-	read -r pk tls hits <"$RUN/sniff.out"
+	read -r pk tls hits _ <"$RUN/sniff.out"
 	echo "capture on veth0: $pk packets, $tls with TLS application records, $hits with the marker"
 	# The only marker hits are the 3 passthrough connections (a few packets each, both directions).
 	if [ "$tls" -gt 1000 ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
@@ -184,6 +164,66 @@ if "$POD_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1]))["configs"][
 	ok "proxy-config clusters -o json carries the endpoints"
 else
 	bad "clusters json"
+fi
+
+# ---- 1c. IPv6 over the direct transport (fixture service reviews6): pod A's application connects to the
+# IPv6 VIP [fd00:10:96::11]:9080, whose endpoints are pods B (v1) and C (v2) at their IPv6 addresses, split
+# 50/50. ip6tables sends it to [::1]:15001, the proxy reads IP6T_SO_ORIGINAL_DST and opens mTLS to
+# [fd00:253:<n>::2]:9080, which the peer's ip6tables send to its [::]:15006, which hands the bytes to
+# [::1]:9080. The veth sees IPv6 TLS and never the marker, except in 3 passthrough connections to the
+# node's [fd53:ae61::1]:7000 (a destination that is no VIP, reached unchanged). ----
+V6VIP=fd00:10:96::11
+N6=${AEGIS_MESH_CONNECTIONS6:-100}
+in_pod b curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-b6-0.txt"
+in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a6-0.txt"
+rm -f "$RUN/sniff.out" "$RUN/sniff.out.ready"
+pod_spawn sniff6 node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
+pod_wait_file "$RUN/sniff.out.ready" 10 || bad "sniffer did not start"
+res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" "$N6" "$V6VIP" 9080 "$MARKER")
+pres=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 "$NODE_ADDR6" 7000 "$MARKER")
+sleep 0.5
+pod_stop sniff6
+in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a6.txt"
+in_pod b curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-b6.txt"
+read -r v61 v62 f6 _ _ <<<"$res"
+echo "IPv6: $N6 connections to [$V6VIP]:9080: v1=$v61 v2=$v62 failures=$f6"
+if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
+	ok "IPv6: $N6 connections to [$V6VIP]:9080 over direct mTLS, each answered by a v1 or v2 server"
+else
+	bad "IPv6 connections: $res; pod A log: $(grep -E 'connect failed|refused|no route' "$RUN/proxy-a.log" | tail -3)"
+fi
+# v2 ~ Binomial(N6, 0.5): sd sqrt(N6)/2; bounds 4 sd (+2) on either side.
+lo6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 - 2 * sqrt(n) - 2 }')
+hi6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 + 2 * sqrt(n) + 2 }')
+if [ "${v62:-0}" -ge "$lo6" ] && [ "${v62:-0}" -le "$hi6" ]; then ok "IPv6: 50/50 split (v2 = $v62 of $N6, bounds $lo6..$hi6)"; else bad "IPv6: 50/50 split: v2 = ${v62:-?} (bounds $lo6..$hi6)"; fi
+# Pod B's inbound listener took its share as mTLS (over IPv6: B has no other v1 traffic meanwhile).
+bm0=$(metric "$RUN/metrics-b6-0.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
+bm1=$(metric "$RUN/metrics-b6.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
+hs0=$(metric "$RUN/metrics-a6-0.txt" aegis_mtls_handshakes_total)
+hs1=$(metric "$RUN/metrics-a6.txt" aegis_mtls_handshakes_total)
+if [ "$((bm1 - bm0))" = "$v61" ] && [ "$((hs1 - hs0))" -ge "$N6" ]; then
+	ok "IPv6: pod B's inbound listener took $((bm1 - bm0)) mTLS connections (the client's v1 count); pod A made $((hs1 - hs0)) handshakes"
+else
+	bad "IPv6: B inbound mtls $bm0 -> $bm1 (client v1 $v61), A handshakes $hs0 -> $hs1"
+fi
+read -r pv61 _ pf6 _ _ <<<"$pres"
+pt0=$(metric "$RUN/metrics-a6-0.txt" aegis_mesh_outbound_passthrough_total)
+pt1=$(metric "$RUN/metrics-a6.txt" aegis_mesh_outbound_passthrough_total)
+if [ "$pv61" = 3 ] && [ "$pf6" = 0 ] && [ "$((pt1 - pt0))" = 3 ]; then
+	ok "IPv6: a non-mesh destination ([$NODE_ADDR6]:7000) passes through the proxy unchanged"
+else
+	bad "IPv6 passthrough: clients '$pres', passthrough $pt0 -> $pt1"
+fi
+if [ -s "$RUN/sniff.out" ]; then
+	read -r pk tls hits tls6 <"$RUN/sniff.out"
+	echo "IPv6 capture on veth0: $pk packets, $tls with TLS application records ($tls6 IPv6), $hits with the marker"
+	if [ "$tls6" -gt "$N6" ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
+		ok "IPv6: mesh bytes on the veth are IPv6 TLS; the marker appears only in passthrough traffic"
+	else
+		bad "IPv6 capture: packets=$pk tls=$tls tls6=$tls6 marker=$hits"
+	fi
+else
+	bad "IPv6: the sniffer wrote nothing"
 fi
 
 # ---- 2. wrong identity: the imposter ServiceEntry expects sa/ratings, pod B presents sa/reviews ----

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Several pods for the mesh tests (test_mesh_traffic, test_mesh_hbone, test_mesh_xds), on top of pod.sh:
-# the harness's pod A (10.253.0.2) plus pods B, C, ... at 10.253.<n>.2, each its own network namespace
-# joined to the node namespace by a veth (10.253.<n>.1 on the node side), the node forwarding between them.
-# Everything is removed by pod.sh's teardown (pod_defer), even when a test fails.
+# the harness's pod A (10.253.0.2 and fd53:ae61::2) plus pods B, C, ... at 10.253.<n>.2 and fd00:253:<n>::2,
+# each its own network namespace joined to the node namespace by a veth (10.253.<n>.1 and fd00:253:<n>::1
+# on the node side), the node forwarding between them in both families; every pod's default routes (IPv4
+# and IPv6) point to the node. Everything is removed by pod.sh's teardown (pod_defer), even when a test fails.
 #
 #   . tests/lib/pod.sh; . tests/lib/mesh_pods.sh
 #   mesh_require ip openssl ...      tools and the built programs, or exit 1 with the reason
 #   mesh_require_bins aegis-xds ...  further programs of the build ($POD_BIN)
-#   mesh_pods_create PREFIX b c d    pod_init + pod_create + the extra pods; sets RUN, NS[p], PODS[p]=n
+#   mesh_pods_create PREFIX b c d    pod_init + pod_create + the extra pods; sets RUN, NS[p], PODS[p]=n,
+#                                    POD6[p] (the pod's IPv6 address; POD6[a] is pod.sh's POD_ADDR6)
 #   in_pod b CMD...                  runs CMD in pod b (a = the harness's pod)
 #   mesh_certs b c d                 a CA in $RUN/ca; $RUN/certs-a (default/productpage) and
 #                                    $RUN/certs-<p> (default/reviews) for each pod named
 #   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
 #   mesh_write_long_py               $RUN/long.py: one long-lived bulk connection (see below)
 #   mesh_write_client_py             $RUN/client.py: N sequential request/response connections (see below)
+#   mesh_write_sniff_py              $RUN/sniff.py: a raw capture that counts TLS records and a marker
 
 # mesh_require TOOL...: each tool on PATH, and aegis-iptables and aegis-proxy built.
 mesh_require() {
@@ -46,6 +49,7 @@ mesh_require_bins() {
 
 declare -A PODS
 declare -A NS
+declare -A POD6
 
 # mesh_pods_create PREFIX POD...: this run's pod A and node (pod.sh) and one namespace per further pod,
 # named aegis-<PREFIX><pod>-<id>, numbered 1, 2, ... in the order given.
@@ -60,7 +64,10 @@ mesh_pods_create() {
 	RUN=$POD_RUN
 	echo "pods under id $POD_ID, scratch $RUN"
 	node_exec sysctl -qw net.ipv4.ip_forward=1
+	node_exec sysctl -qw net.ipv6.conf.all.forwarding=1
 	pod_exec ip route add default via "$NODE_ADDR"
+	pod_exec ip -6 route add default via "$NODE_ADDR6"
+	POD6[a]=$POD_ADDR6
 	for p in "$@"; do
 		n=$((n + 1))
 		PODS[$p]=$n
@@ -75,9 +82,14 @@ mesh_pods_create() {
 		ip -n "$ns" link add eth0 type veth peer name "veth$n" netns "$NODE_NS"
 		ip -n "$ns" addr add "10.253.$n.2/30" dev eth0
 		ip -n "$NODE_NS" addr add "10.253.$n.1/30" dev "veth$n"
+		# nodad: usable at once (duplicate address detection would keep them tentative for a second).
+		ip -n "$ns" -6 addr add "fd00:253:$n::2/64" dev eth0 nodad
+		ip -n "$NODE_NS" -6 addr add "fd00:253:$n::1/64" dev "veth$n" nodad
+		POD6[$p]=fd00:253:$n::2
 		ip -n "$ns" link set eth0 up
 		ip -n "$NODE_NS" link set "veth$n" up
 		ip -n "$ns" route add default via "10.253.$n.1"
+		ip -n "$ns" -6 route add default via "fd00:253:$n::1"
 	done
 }
 
@@ -104,14 +116,17 @@ mesh_certs() {
 
 # mesh_write_server_py: the application of pods B, C, ...: `server.py NAME READYFILE [PORT]` greets each
 # connection with "HELLO NAME", echoes until the client's FIN, then answers "BYE <bytes received>" (so
-# that half-close is visible end to end).
+# that half-close is visible end to end). It listens on the dual-stack wildcard [::] (IPv4 too): the
+# sidecar hands IPv6 connections to [::1]:PORT, as a real application must listen in both families to be
+# reached in both.
 mesh_write_server_py() {
 	cat >"$RUN/server.py" <<'EOF'
 import socket, sys, threading
 name = sys.argv[1]
 port = int(sys.argv[3]) if len(sys.argv) > 3 else 9080
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("0.0.0.0", port)); ls.listen(512)
+ls = socket.socket(socket.AF_INET6); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+ls.bind(("::", port)); ls.listen(512)
 open(sys.argv[2], "w").close()
 def serve(c):
     try:
@@ -210,5 +225,36 @@ for i in range(n):
         fail += 1
 sub = lambda p: sum(c for w, c in counts.items() if w.startswith(p))
 print(sub("v1"), sub("v2"), fail, counts.get("v1b", 0), counts.get("v1d", 0))
+EOF
+}
+
+# mesh_write_sniff_py: $RUN/sniff.py, run in the node namespace on a pod's veth: `sniff.py IFACE SECONDS
+# MARKER OUT` captures (AF_PACKET) until SECONDS or SIGTERM and writes "packets tls_records marker_hits
+# tls_records_ipv6" to OUT (the last: frames of EtherType 0x86dd carrying a TLS application record);
+# OUT.ready once the socket is bound.
+mesh_write_sniff_py() {
+	cat >"$RUN/sniff.py" <<'EOF'
+import signal, socket, sys, time
+iface, secs, marker, out = sys.argv[1], float(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
+s.bind((iface, 0)); s.settimeout(0.2)
+open(out + ".ready", "w").close()
+pk = tls = hits = tls6 = 0
+end = [time.time() + secs]
+def stop(*_):
+    end[0] = 0
+signal.signal(signal.SIGTERM, stop)
+while time.time() < end[0]:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        continue
+    pk += 1
+    if marker in d:
+        hits += 1
+    if b"\x17\x03\x03" in d:
+        tls += 1
+        tls6 += d[12:14] == b"\x86\xdd"
+open(out, "w").write("%d %d %d %d\n" % (pk, tls, hits, tls6))
 EOF
 }
