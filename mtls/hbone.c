@@ -11,6 +11,14 @@
 #define OBUF_FILL      (64u << 10) /* gather frames up to this much before one write (one TLS record run) */
 #define OBUF_MAX       (1u << 20)  /* OBUF_FILL plus one maximal frame fits */
 #define MAX_FRAME_SIZE (256u << 10)
+/* DATA frames are sized to whole TLS records: 4 records of 16 KiB (the TLS maximum) less the 9-byte
+ * frame header, where the peer's SETTINGS_MAX_FRAME_SIZE allows, so that no frame leaves a 9-byte
+ * record behind it. A frame of at least DIRECT_MIN bytes goes from nghttp2's buffer straight to the
+ * writer, without the copy into obuf. */
+#define TLS_RECORD   16384u
+#define DATA_RECORDS 4u
+#define DIRECT_MIN   (8u << 10)
+#define FRAME_HDLEN  9u
 
 struct hstream {
 	struct hstream *prev, *next; /* every stream of the session, so free() can release them */
@@ -112,6 +120,25 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t leng
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	return (ssize_t)n;
+}
+
+/* The payload of the next DATA frame: whole TLS records with the header, within what the peer allows
+ * (nghttp2 then cuts it to the flow-control windows). */
+static ssize_t data_length_cb(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
+                              int32_t stream_window, uint32_t remote_max_frame, void *user)
+{
+	(void)s;
+	(void)type;
+	(void)id;
+	(void)conn_window;
+	(void)stream_window;
+	(void)user;
+	uint32_t records = remote_max_frame / TLS_RECORD;
+	if (records > DATA_RECORDS)
+		records = DATA_RECORDS;
+	if (records == 0) /* the minimum SETTINGS_MAX_FRAME_SIZE is 16384: not reached */
+		return (ssize_t)remote_max_frame;
+	return (ssize_t)(records * TLS_RECORD - FRAME_HDLEN);
 }
 
 static void resume(struct aegis_hbone *h, struct hstream *st)
@@ -280,6 +307,7 @@ int aegis_hbone_new(bool server, const struct aegis_hbone_cbs *cbs, void *user, 
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cb, data_length_cb);
 	/* Window updates only for bytes the application took (aegis_hbone_consume): backpressure. */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	if ((server ? nghttp2_session_server_new2(&h->s, cb, h, opt)
@@ -330,11 +358,46 @@ int aegis_hbone_recv(struct aegis_hbone *h, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* Appends n bytes to obuf, growing it up to OBUF_MAX. */
+static int obuf_put(struct aegis_hbone *h, const uint8_t *p, size_t n)
+{
+	if (h->olen + n > h->ocap) {
+		size_t cap = h->olen + n > OBUF_FILL ? OBUF_MAX : OBUF_FILL;
+		uint8_t *nb = h->olen + n <= cap ? realloc(h->obuf, cap) : NULL;
+		if (nb == NULL)
+			return AEGIS_ENOMEM;
+		h->obuf = nb;
+		h->ocap = cap;
+	}
+	memcpy(h->obuf + h->olen, p, n);
+	h->olen += n;
+	return 0;
+}
+
+/* Writes a frame from nghttp2's buffer (valid until the next mem_send) while the writer takes it; what is
+ * left when it would block is kept in obuf. 0, or AEGIS_EIO. */
+static int write_direct(struct aegis_hbone *h, aegis_hbone_write_fn write, void *io, const uint8_t *p,
+                        size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = write(io, p + off, n - off);
+		if (w < 0)
+			return AEGIS_EIO;
+		if (w == 0)
+			return obuf_put(h, p + off, n - off) == 0 ? 0 : AEGIS_EIO;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
 int aegis_hbone_flush(struct aegis_hbone *h, aegis_hbone_write_fn write, void *io)
 {
 	for (;;) {
 		if (h->ooff == h->olen) {
 			h->ooff = h->olen = 0;
+			/* Small frames (HEADERS, WINDOW_UPDATE, SETTINGS, short DATA) are gathered into one
+			 * write; a big DATA frame met with nothing gathered is written as it is. */
 			while (h->olen < OBUF_FILL) {
 				const uint8_t *p;
 				ssize_t n = nghttp2_session_mem_send(h->s, &p);
@@ -344,19 +407,15 @@ int aegis_hbone_flush(struct aegis_hbone *h, aegis_hbone_write_fn write, void *i
 				}
 				if (n == 0)
 					break;
-				if (h->olen + (size_t)n > h->ocap) {
-					size_t cap = h->olen + (size_t)n > OBUF_FILL ? OBUF_MAX : OBUF_FILL;
-					uint8_t *nb =
-					        h->olen + (size_t)n <= cap ? realloc(h->obuf, cap) : NULL;
-					if (nb == NULL) {
-						h->failed = true;
-						return AEGIS_EIO;
-					}
-					h->obuf = nb;
-					h->ocap = cap;
+				int rc = h->olen == 0 && (size_t)n >= DIRECT_MIN
+				                 ? write_direct(h, write, io, p, (size_t)n)
+				                 : obuf_put(h, p, (size_t)n);
+				if (rc != 0) {
+					h->failed = true;
+					return AEGIS_EIO;
 				}
-				memcpy(h->obuf + h->olen, p, (size_t)n);
-				h->olen += (size_t)n;
+				if (h->olen > 0 && (size_t)n >= DIRECT_MIN)
+					break; /* the writer blocked: what is left waits in obuf */
 			}
 			if (h->olen == 0)
 				return 0;
@@ -438,29 +497,58 @@ int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *str
 	return 0;
 }
 
-ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len)
+int aegis_hbone_write_iov(struct aegis_hbone *h, int32_t id, struct iovec iov[2])
 {
 	struct hstream *st = stream_of(h, id);
 	if (st == NULL || st->eof)
-		return AEGIS_EINVAL;
+		return 0;
 	if (st->buf == NULL && (st->buf = malloc(AEGIS_HBONE_STREAM_OUTBUF)) == NULL)
 		return AEGIS_ENOMEM;
-	/* A ring: everything write_room() reports is taken in this one call, wrapped or not. */
 	size_t room = AEGIS_HBONE_STREAM_OUTBUF - st->used;
-	if (len > room)
-		len = room;
+	if (room == 0)
+		return 0;
+	/* A ring: from the tail to the end of the buffer, then from its start up to the head. */
 	size_t tail = (st->head + st->used) % AEGIS_HBONE_STREAM_OUTBUF;
 	size_t first = AEGIS_HBONE_STREAM_OUTBUF - tail;
-	if (first > len)
-		first = len;
-	if (first > 0)
-		memcpy(st->buf + tail, data, first);
-	if (len > first)
-		memcpy(st->buf, data + first, len - first);
-	st->used += len;
-	if (len > 0)
+	if (first > room)
+		first = room;
+	iov[0] = (struct iovec){.iov_base = st->buf + tail, .iov_len = first};
+	if (room == first)
+		return 1;
+	iov[1] = (struct iovec){.iov_base = st->buf, .iov_len = room - first};
+	return 2;
+}
+
+int aegis_hbone_commit(struct aegis_hbone *h, int32_t id, size_t n)
+{
+	struct hstream *st = stream_of(h, id);
+	if (st == NULL || st->eof || st->buf == NULL || n > AEGIS_HBONE_STREAM_OUTBUF - st->used)
+		return AEGIS_EINVAL;
+	st->used += n;
+	if (n > 0)
 		resume(h, st);
-	return (ssize_t)len;
+	return 0;
+}
+
+ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len)
+{
+	struct iovec iov[2];
+	int k = aegis_hbone_write_iov(h, id, iov);
+	if (k < 0)
+		return k;
+	if (k == 0) { /* full: 0 taken; unknown or half-closed: refused */
+		const struct hstream *st = stream_of(h, id);
+		return st != NULL && !st->eof ? 0 : AEGIS_EINVAL;
+	}
+	/* Everything write_room() reports is taken in this one call, wrapped or not. */
+	size_t taken = 0;
+	for (int i = 0; i < k && taken < len; i++) {
+		size_t n = len - taken < iov[i].iov_len ? len - taken : iov[i].iov_len;
+		memcpy(iov[i].iov_base, data + taken, n);
+		taken += n;
+	}
+	int rc = aegis_hbone_commit(h, id, taken);
+	return rc != 0 ? rc : (ssize_t)taken;
 }
 
 size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id)

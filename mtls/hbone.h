@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "aegis/err.h"
 
@@ -50,7 +51,8 @@ struct aegis_hbone_cbs {
 };
 
 /* Writes up to len bytes to the peer; returns bytes written, 0 when it would block, -1 on error. A call
- * that returned 0 is repeated later with the same pointer and length (OpenSSL's SSL_write rule). */
+ * that returned 0 is repeated later with the same bytes and length, not always from the same address
+ * (OpenSSL's SSL_write rule, with SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, which mtls_ctx.c sets). */
 typedef ssize_t (*aegis_hbone_write_fn)(void *io, const uint8_t *data, size_t len);
 
 /* A session; server true for the accepting side. cbs is copied; user is passed to every callback.
@@ -88,6 +90,12 @@ int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *str
 ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len);
 /* Room left in the stream's buffer (0 for an unknown stream). */
 size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id);
+/* The same room as up to two pieces of the stream's buffer (it is a ring), for a readv() straight into
+ * it: returns how many of iov it filled (0: no room, unknown or half-closed stream, or AEGIS_ENOMEM on
+ * the first call when the buffer cannot be allocated). Nothing counts until aegis_hbone_commit(). */
+int aegis_hbone_write_iov(struct aegis_hbone *h, int32_t id, struct iovec iov[2]);
+/* Queues n bytes that were put where aegis_hbone_write_iov() said (n <= its room). 0 or AEGIS_EINVAL. */
+int aegis_hbone_commit(struct aegis_hbone *h, int32_t id, size_t n);
 /* Half-close: END_STREAM after what is buffered. */
 void aegis_hbone_shutdown(struct aegis_hbone *h, int32_t id);
 /* Gives back len bytes of window once the application has them. */

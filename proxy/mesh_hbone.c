@@ -241,20 +241,25 @@ static void tun_read_app(struct tun *t)
 	struct hconn *c = t->c;
 	struct aegis_mesh_hbone *hb = c->hb;
 	for (int round = 0; round < 4 && !t->app_eof && t->fd >= 0; round++) {
-		size_t room = aegis_hbone_write_room(c->h, t->id);
-		if (room == 0) {
+		/* Straight into the stream's buffer (no copy through scratch): its free part, one or two
+		 * pieces of the ring, in one readv. */
+		struct iovec iov[2];
+		int k = aegis_hbone_write_iov(c->h, t->id, iov);
+		if (k < 0) {
+			tun_abort(t, AEGIS_HBONE_R_INTERNAL, "no memory for the stream's buffer");
+			return;
+		}
+		if (k == 0) {
 			if (!t->paused) {
 				t->paused = true;
 				c->n_paused++;
 			}
 			break;
 		}
-		if (room > SCRATCH)
-			room = SCRATCH;
-		ssize_t n = read(t->fd, hb->scratch, room);
+		size_t room = iov[0].iov_len + (k > 1 ? iov[1].iov_len : 0);
+		ssize_t n = readv(t->fd, iov, k);
 		if (n > 0) {
-			/* One call takes everything write_room() reported (hbone.h). */
-			if (aegis_hbone_write(c->h, t->id, hb->scratch, (size_t)n) != n) {
+			if (aegis_hbone_commit(c->h, t->id, (size_t)n) != 0) {
 				tun_abort(t, AEGIS_HBONE_R_INTERNAL, "the stream took less than its room");
 				return;
 			}
