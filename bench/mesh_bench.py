@@ -452,9 +452,9 @@ WORKLOADS = {"bulk": w_bulk, "warm": w_warm, "paced": w_paced, "conn": w_conn}
 # ---- perf ----------------------------------------------------------------------------------------------
 
 def perf_profile(pair, a, out_path):
-    """perf record -e cpu-clock -g on proxy A during a warm (wrk) run and a bulk (iperf3) run."""
+    """perf record -e cpu-clock -g on proxy A during a warm (wrk) run, a bulk (iperf3) run and a new-connection run."""
     text = []
-    for wl in ("warm", "bulk"):
+    for wl in ("warm", "bulk", "conn"):
         data = "%s-%s.data" % (out_path[:-4], wl)
         for attempt in range(3):
             # Up to 3 attempts: a workload that fails (the HBONE bulk reset, bench/README.md) is profiled again.

@@ -213,7 +213,9 @@ proxy_part() {
 	# shellcheck disable=SC2046
 	pod_spawn proxy proxy $(pod_proxy_cmd)
 	local got="" i
-	for i in $(seq 50); do
+	# 10 s, stretched under valgrind (scripts/valgrind.sh sets AEGIS_SLOW=10: start-up under memcheck is
+	# slow, and slower still while the other valgrind tests run beside it).
+	for i in $(seq $((50 * ${AEGIS_SLOW:-1}))); do
 		got=$(pod_exec "${DIG[@]}" +short -p 15053 @127.0.0.1 reviews.default.svc.cluster.local 2>/dev/null)
 		[[ "$got" == *10.96.10.11* ]] && break
 		sleep 0.2

@@ -304,12 +304,6 @@ for p in b c; do
 done
 ok "three pods with aegis-proxy --mesh (HBONE) and capture rules"
 
-metric() { # metric FILE 'name{labels}' -> value (0 when absent)
-	awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$1"
-}
-scrape() { # scrape POD FILE
-	in_pod "$1" curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$2"
-}
 cpu_ticks() { # utime+stime of the proxies of pods A, B and C, in clock ticks: "a b c"
 	local p pid out=""
 	for p in a b c; do
@@ -368,13 +362,13 @@ else
 fi
 
 # ---- 2. the tunnel is used: one TLS connection per peer, one stream per application connection ----
-scrape b "$RUN/metrics-b.txt"
-scrape a "$RUN/metrics-a.txt"
-bo=$(metric "$RUN/metrics-b.txt" 'aegis_hbone_connections_opened_total{direction="inbound"}')
-bs=$(metric "$RUN/metrics-b.txt" 'aegis_hbone_streams_opened_total{direction="inbound"}')
-ao=$(metric "$RUN/metrics-a.txt" 'aegis_hbone_connections_opened_total{direction="outbound"}')
-as=$(metric "$RUN/metrics-a.txt" 'aegis_hbone_streams_opened_total{direction="outbound"}')
-ahs=$(metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
+mesh_scrape b "$RUN/metrics-b.txt"
+mesh_scrape a "$RUN/metrics-a.txt"
+bo=$(mesh_metric "$RUN/metrics-b.txt" 'aegis_hbone_connections_opened_total{direction="inbound"}')
+bs=$(mesh_metric "$RUN/metrics-b.txt" 'aegis_hbone_streams_opened_total{direction="inbound"}')
+ao=$(mesh_metric "$RUN/metrics-a.txt" 'aegis_hbone_connections_opened_total{direction="outbound"}')
+as=$(mesh_metric "$RUN/metrics-a.txt" 'aegis_hbone_streams_opened_total{direction="outbound"}')
+ahs=$(mesh_metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
 echo "pod B: $bo HBONE connections, $bs streams; pod A: $ao connections, $as streams, $ahs mTLS handshakes"
 if [ "$bo" = 1 ] && [ "$bs" -ge "$((v1 + sv1))" ] && [ "$ao" = 2 ] && [ "$as" -ge "$((N + 100))" ] && [ "$ahs" -le 3 ]; then
 	ok "many application connections on ONE TLS connection per peer (B: 1 connection, $bs streams)"
@@ -408,8 +402,8 @@ else
 	bad "bulk both ways: client '$res' (complete of N, errors), server: $(tr '\n' ',' <"$RUN/bulk-b.out" 2>/dev/null)"
 fi
 pod_stop bulk-b
-scrape a "$RUN/metrics-a-bulk.txt"
-scrape b "$RUN/metrics-b-bulk.txt"
+mesh_scrape a "$RUN/metrics-a-bulk.txt"
+mesh_scrape b "$RUN/metrics-b-bulk.txt"
 resets=$(cat "$RUN/metrics-a-bulk.txt" "$RUN/metrics-b-bulk.txt" | awk '/^aegis_hbone_stream_resets_total\{/ { n += $2; f++ } END { print f + 0, n + 0 }')
 if [ "$resets" = "24 0" ]; then
 	ok "no HBONE stream reset counted on A or B (aegis_hbone_stream_resets_total, 12 series each)"
@@ -437,7 +431,7 @@ print(j.get("error") or "%d sent, %d received" % (e["sum_sent"]["bytes"], e["sum
 		[[ "$r" == "33554432 sent, "[1-9]*" received" ]] && iok=$((iok + 1))
 	done
 	pod_stop iperf-b
-	scrape b "$RUN/metrics-b-iperf.txt"
+	mesh_scrape b "$RUN/metrics-b-iperf.txt"
 	echo "after iperf3, pod B: $(grep -h '^aegis_hbone_stream_resets_total.* [1-9]' "$RUN/metrics-b-iperf.txt" | tr '\n' ' ')"
 	if [ "$iok" = 3 ]; then ok "iperf3 through HBONE: 3 runs back to back, 32 MiB sent each, no error"; else bad "iperf3: $iok of 3 complete"; fi
 else
@@ -458,7 +452,7 @@ ans=$(in_pod a dig +short +tries=1 +time=2 AAAA reviews6.default.svc.cluster.loc
 if [ "$ans" = "$V6VIP" ]; then ok "IPv6: DNS AAAA reviews6.default.svc.cluster.local -> $ans (from the proxy)"; else bad "IPv6: AAAA answered '$ans'"; fi
 pod_spawn plain6 node "$POD_PYTHON" "$RUN/server.py" v1plain "$RUN/plain6.ready" 7000
 pod_wait_file "$RUN/plain6.ready" 30 || bad "plain IPv6 server did not start"
-scrape a "$RUN/metrics-a6-0.txt"
+mesh_scrape a "$RUN/metrics-a6-0.txt"
 rm -f "$RUN/sniff.out" "$RUN/sniff.out.ready"
 pod_spawn sniff6 node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
 pod_wait_file "$RUN/sniff.out.ready" 30 || bad "sniffer did not start"
@@ -467,7 +461,7 @@ pres=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 "$NOD
 sleep 0.5
 pod_stop sniff6
 pod_stop plain6
-scrape a "$RUN/metrics-a6.txt"
+mesh_scrape a "$RUN/metrics-a6.txt"
 read -r v61 v62 f6 _ <<<"$res"
 echo "IPv6: $N6 connections to [$V6VIP]:9080: v1=$v61 v2=$v62 failures=$f6"
 if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
@@ -475,32 +469,9 @@ if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
 else
 	bad "IPv6 connections: $res (v1 v2 failures); pod A log: $(grep -E 'connect failed|refused|no route' "$RUN/proxy-a.log" | tail -3)"
 fi
-# v2 ~ Binomial(N6, 0.5): sd sqrt(N6)/2; bounds 4 sd (+2) on either side.
-lo6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 - 2 * sqrt(n) - 2 }')
-hi6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 + 2 * sqrt(n) + 2 }')
-if [ "${v62:-0}" -ge "$lo6" ] && [ "${v62:-0}" -le "$hi6" ]; then ok "IPv6: 50/50 split (v2 = $v62 of $N6, bounds $lo6..$hi6)"; else bad "IPv6: 50/50 split: v2 = ${v62:-?} (bounds $lo6..$hi6)"; fi
-c6=$(metric "$RUN/metrics-a6.txt" 'aegis_mesh_cluster_connections_total{cluster="outbound|9080|v1|reviews6.default.svc.cluster.local",service="reviews6.default.svc.cluster.local",port="9080",subset="v1"}')
+c6=$(mesh_metric "$RUN/metrics-a6.txt" 'aegis_mesh_cluster_connections_total{cluster="outbound|9080|v1|reviews6.default.svc.cluster.local",service="reviews6.default.svc.cluster.local",port="9080",subset="v1"}')
 if [ "$c6" = "$v61" ] && [ "$c6" -gt 0 ]; then ok "IPv6: pod A counted $c6 connections for cluster outbound|9080|v1|reviews6 (the client's v1 count)"; else bad "IPv6: cluster v1 count $c6, client $v61"; fi
-read -r pv61 _ pf6 _ <<<"$pres"
-pt0=$(metric "$RUN/metrics-a6-0.txt" aegis_mesh_outbound_passthrough_total)
-pt1=$(metric "$RUN/metrics-a6.txt" aegis_mesh_outbound_passthrough_total)
-if [ "$pv61" = 3 ] && [ "$pf6" = 0 ] && [ "$((pt1 - pt0))" = 3 ]; then
-	ok "IPv6: a non-mesh destination ([$NODE_ADDR6]:7000) passes through the proxy unchanged (3 connections, passthrough $pt0 -> $pt1)"
-else
-	bad "IPv6 passthrough: clients '$pres', passthrough $pt0 -> $pt1"
-fi
-if [ -s "$RUN/sniff.out" ]; then
-	read -r pk tls hits tls6 <"$RUN/sniff.out"
-	echo "IPv6 capture on veth0: $pk packets, $tls with TLS application records ($tls6 IPv6), $hits with the marker"
-	# The only marker hits are the 3 passthrough connections (a few packets each, both directions).
-	if [ "$tls6" -gt "$N6" ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
-		ok "IPv6: mesh bytes on the veth are IPv6 TLS; the marker appears only in passthrough traffic"
-	else
-		bad "IPv6 capture: packets=$pk tls=$tls tls6=$tls6 marker=$hits"
-	fi
-else
-	bad "IPv6: the sniffer wrote nothing"
-fi
+mesh_check_ipv6 "$N6" "$v62" "$pres" "$RUN/metrics-a6-0.txt" "$RUN/metrics-a6.txt"
 out=$(in_pod a "$POD_BIN/aegisctl" pc hbone)
 if [ "$(echo "$out" | grep -Ec "^outbound +\[fd00:253:[12]::2\]:15008 +spiffe://cluster\.local/ns/default/sa/reviews +ready ")" = 2 ]; then
 	ok "IPv6: aegisctl proxy-config hbone on A: one ready connection to [fd00:253:<n>::2]:15008 per peer"
@@ -532,9 +503,9 @@ if [ "$out" = "alpn=h2 status=400" ]; then ok "CONNECT to a name: 400"; else bad
 
 # ---- 4. a port where nothing listens: 503 at B, and A closes the client's connection ----
 out=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/closed.py" 10.96.10.60 9999)
-scrape b "$RUN/metrics-b2.txt"
-f503=$(metric "$RUN/metrics-b2.txt" 'aegis_hbone_connect_failures_total{direction="inbound",status="503"}')
-f400=$(metric "$RUN/metrics-b2.txt" 'aegis_hbone_connect_failures_total{direction="inbound",status="400"}')
+mesh_scrape b "$RUN/metrics-b2.txt"
+f503=$(mesh_metric "$RUN/metrics-b2.txt" 'aegis_hbone_connect_failures_total{direction="inbound",status="503"}')
+f400=$(mesh_metric "$RUN/metrics-b2.txt" 'aegis_hbone_connect_failures_total{direction="inbound",status="400"}')
 if [[ "$out" == closed* ]] && [ "$f503" -ge 1 ] && [ "$f400" -ge 2 ]; then
 	ok "no listener: 503 ($f503 at B), the client's connection closed ($out); 400s counted ($f400)"
 else
@@ -560,8 +531,8 @@ wait "$STALL2"
 out2=$(cat "$RUN/stall2.out")
 to=0
 for _ in $(seq 60); do
-	scrape b "$RUN/metrics-b3.txt"
-	to=$(metric "$RUN/metrics-b3.txt" 'aegis_mtls_handshake_failures_total{reason="timeout"}')
+	mesh_scrape b "$RUN/metrics-b3.txt"
+	to=$(mesh_metric "$RUN/metrics-b3.txt" 'aegis_mtls_handshake_failures_total{reason="timeout"}')
 	[ "$to" -ge 2 ] && break
 	sleep 0.5
 done
@@ -572,10 +543,10 @@ else
 fi
 
 # ---- 7. keepalive: pod A pings its idle pooled connections every 0.5 s, B answers ----
-scrape a "$RUN/metrics-a2.txt"
-ps=$(metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="sent"}')
-pa=$(metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="acked"}')
-pt=$(metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="timeout"}')
+mesh_scrape a "$RUN/metrics-a2.txt"
+ps=$(mesh_metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="sent"}')
+pa=$(mesh_metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="acked"}')
+pt=$(mesh_metric "$RUN/metrics-a2.txt" 'aegis_hbone_pings_total{result="timeout"}')
 if [ "$ps" -ge 2 ] && [ "$pa" -ge 1 ] && [ "$pt" = 0 ]; then ok "keepalive PINGs: sent $ps, acked $pa, no timeout"; else bad "pings: sent=$ps acked=$pa timeout=$pt"; fi
 
 # ---- 8. certificate rotation during a long transfer (A's certificate, then B's) ----
@@ -597,14 +568,14 @@ if [ "$rfail" = 0 ]; then ok "new connections after the rotation"; else bad "aft
 
 # ---- 9. a peer that stops answering: pod B's proxy is frozen (SIGSTOP; its kernel still ACKs), pod A's
 # PING goes unanswered and A closes the connection; once B runs again, new connections open a new one ----
-scrape a "$RUN/metrics-a3.txt"
-pt0=$(metric "$RUN/metrics-a3.txt" 'aegis_hbone_pings_total{result="timeout"}')
+mesh_scrape a "$RUN/metrics-a3.txt"
+pt0=$(mesh_metric "$RUN/metrics-a3.txt" 'aegis_hbone_pings_total{result="timeout"}')
 kill -STOP "$(cat "$RUN/proxy-b.pid")"
 pt=$pt0
 for _ in $(seq 60); do
 	sleep 0.5
-	scrape a "$RUN/metrics-a3.txt"
-	pt=$(metric "$RUN/metrics-a3.txt" 'aegis_hbone_pings_total{result="timeout"}')
+	mesh_scrape a "$RUN/metrics-a3.txt"
+	pt=$(mesh_metric "$RUN/metrics-a3.txt" 'aegis_hbone_pings_total{result="timeout"}')
 	[ "$pt" -gt "$pt0" ] && break
 done
 kill -CONT "$(cat "$RUN/proxy-b.pid")"

@@ -123,15 +123,12 @@ fi
 
 # ---- 1b. the state behind it: aegisctl proxy-config and /stats/prometheus of pod A (docs/admin.md) ----
 CTL=$POD_BIN/aegisctl
-metric() { # metric FILE 'name{labels}' -> value (0 when absent)
-	awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$1"
-}
-in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a.txt"
+mesh_scrape a "$RUN/metrics-a.txt"
 if PROMOUT=$(promtool check metrics <"$RUN/metrics-a.txt" 2>&1); then ok "promtool check metrics (pod A, after traffic)"; else bad "promtool: $PROMOUT"; fi
 RV=reviews.default.svc.cluster.local
-c1=$(metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v1|$RV\",service=\"$RV\",port=\"9080\",subset=\"v1\"}")
-c2=$(metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v2|$RV\",service=\"$RV\",port=\"9080\",subset=\"v2\"}")
-hs=$(metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
+c1=$(mesh_metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v1|$RV\",service=\"$RV\",port=\"9080\",subset=\"v1\"}")
+c2=$(mesh_metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v2|$RV\",service=\"$RV\",port=\"9080\",subset=\"v2\"}")
+hs=$(mesh_metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
 if [ "$c1" = "$v1" ] && [ "$c2" = "$v2" ] && [ "$hs" -ge 1000 ]; then
 	ok "metrics: connections by subset v1=$c1 v2=$c2 match the clients' counts; $hs mTLS handshakes"
 else
@@ -174,8 +171,8 @@ fi
 # node's [fd53:ae61::1]:7000 (a destination that is no VIP, reached unchanged). ----
 V6VIP=fd00:10:96::11
 N6=${AEGIS_MESH_CONNECTIONS6:-100}
-in_pod b curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-b6-0.txt"
-in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a6-0.txt"
+mesh_scrape b "$RUN/metrics-b6-0.txt"
+mesh_scrape a "$RUN/metrics-a6-0.txt"
 rm -f "$RUN/sniff.out" "$RUN/sniff.out.ready"
 pod_spawn sniff6 node "$POD_PYTHON" "$RUN/sniff.py" veth0 150 "$MARKER" "$RUN/sniff.out"
 pod_wait_file "$RUN/sniff.out.ready" 10 || bad "sniffer did not start"
@@ -183,8 +180,8 @@ res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" "$N6" "$
 pres=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 "$NODE_ADDR6" 7000 "$MARKER")
 sleep 0.5
 pod_stop sniff6
-in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a6.txt"
-in_pod b curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-b6.txt"
+mesh_scrape a "$RUN/metrics-a6.txt"
+mesh_scrape b "$RUN/metrics-b6.txt"
 read -r v61 v62 f6 _ _ <<<"$res"
 echo "IPv6: $N6 connections to [$V6VIP]:9080: v1=$v61 v2=$v62 failures=$f6"
 if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
@@ -192,39 +189,17 @@ if [ "${f6:-1}" = 0 ] && [ "$((v61 + v62))" = "$N6" ]; then
 else
 	bad "IPv6 connections: $res; pod A log: $(grep -E 'connect failed|refused|no route' "$RUN/proxy-a.log" | tail -3)"
 fi
-# v2 ~ Binomial(N6, 0.5): sd sqrt(N6)/2; bounds 4 sd (+2) on either side.
-lo6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 - 2 * sqrt(n) - 2 }')
-hi6=$(awk -v n="$N6" 'BEGIN { printf "%d", n / 2 + 2 * sqrt(n) + 2 }')
-if [ "${v62:-0}" -ge "$lo6" ] && [ "${v62:-0}" -le "$hi6" ]; then ok "IPv6: 50/50 split (v2 = $v62 of $N6, bounds $lo6..$hi6)"; else bad "IPv6: 50/50 split: v2 = ${v62:-?} (bounds $lo6..$hi6)"; fi
 # Pod B's inbound listener took its share as mTLS (over IPv6: B has no other v1 traffic meanwhile).
-bm0=$(metric "$RUN/metrics-b6-0.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
-bm1=$(metric "$RUN/metrics-b6.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
-hs0=$(metric "$RUN/metrics-a6-0.txt" aegis_mtls_handshakes_total)
-hs1=$(metric "$RUN/metrics-a6.txt" aegis_mtls_handshakes_total)
+bm0=$(mesh_metric "$RUN/metrics-b6-0.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
+bm1=$(mesh_metric "$RUN/metrics-b6.txt" 'aegis_mesh_inbound_connections_total{kind="mtls"}')
+hs0=$(mesh_metric "$RUN/metrics-a6-0.txt" aegis_mtls_handshakes_total)
+hs1=$(mesh_metric "$RUN/metrics-a6.txt" aegis_mtls_handshakes_total)
 if [ "$((bm1 - bm0))" = "$v61" ] && [ "$((hs1 - hs0))" -ge "$N6" ]; then
 	ok "IPv6: pod B's inbound listener took $((bm1 - bm0)) mTLS connections (the client's v1 count); pod A made $((hs1 - hs0)) handshakes"
 else
 	bad "IPv6: B inbound mtls $bm0 -> $bm1 (client v1 $v61), A handshakes $hs0 -> $hs1"
 fi
-read -r pv61 _ pf6 _ _ <<<"$pres"
-pt0=$(metric "$RUN/metrics-a6-0.txt" aegis_mesh_outbound_passthrough_total)
-pt1=$(metric "$RUN/metrics-a6.txt" aegis_mesh_outbound_passthrough_total)
-if [ "$pv61" = 3 ] && [ "$pf6" = 0 ] && [ "$((pt1 - pt0))" = 3 ]; then
-	ok "IPv6: a non-mesh destination ([$NODE_ADDR6]:7000) passes through the proxy unchanged"
-else
-	bad "IPv6 passthrough: clients '$pres', passthrough $pt0 -> $pt1"
-fi
-if [ -s "$RUN/sniff.out" ]; then
-	read -r pk tls hits tls6 <"$RUN/sniff.out"
-	echo "IPv6 capture on veth0: $pk packets, $tls with TLS application records ($tls6 IPv6), $hits with the marker"
-	if [ "$tls6" -gt "$N6" ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
-		ok "IPv6: mesh bytes on the veth are IPv6 TLS; the marker appears only in passthrough traffic"
-	else
-		bad "IPv6 capture: packets=$pk tls=$tls tls6=$tls6 marker=$hits"
-	fi
-else
-	bad "IPv6: the sniffer wrote nothing"
-fi
+mesh_check_ipv6 "$N6" "$v62" "$pres" "$RUN/metrics-a6-0.txt" "$RUN/metrics-a6.txt"
 
 # ---- 2. wrong identity: the imposter ServiceEntry expects sa/ratings, pod B presents sa/reviews ----
 res=$(timeout 20 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 3 10.96.10.50 9080 x)
@@ -283,12 +258,12 @@ ejections=$(grep -c '"endpoint ejected' "$RUN/proxy-a.log")
 if [ "$ejections" -eq 1 ]; then ok "ejected once (no connect attempts while ejected)"; else bad "ejections: $ejections"; fi
 
 # ---- 5. the rotation and the ejection as the admin shows them ----
-in_pod a curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$RUN/metrics-a2.txt"
-rot=$(metric "$RUN/metrics-a2.txt" aegis_mtls_certificate_rotations_total)
-ej=$(metric "$RUN/metrics-a2.txt" aegis_mesh_outlier_ejections_total)
-ejd=$(metric "$RUN/metrics-a2.txt" "aegis_mesh_endpoint_ejected{cluster=\"outbound|9080|v1|$RV\",endpoint=\"10.253.3.2:9080\"}")
-untr=$(metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="untrusted"}')
-wid=$(metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="wrong_identity"}')
+mesh_scrape a "$RUN/metrics-a2.txt"
+rot=$(mesh_metric "$RUN/metrics-a2.txt" aegis_mtls_certificate_rotations_total)
+ej=$(mesh_metric "$RUN/metrics-a2.txt" aegis_mesh_outlier_ejections_total)
+ejd=$(mesh_metric "$RUN/metrics-a2.txt" "aegis_mesh_endpoint_ejected{cluster=\"outbound|9080|v1|$RV\",endpoint=\"10.253.3.2:9080\"}")
+untr=$(mesh_metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="untrusted"}')
+wid=$(mesh_metric "$RUN/metrics-a2.txt" 'aegis_mtls_handshake_failures_total{reason="wrong_identity"}')
 if [ "$rot" -ge 1 ] && [ "$ej" = 1 ] && [ "$ejd" = 1 ] && [ "$untr" -ge 1 ] && [ "$wid" -ge 3 ]; then
 	ok "metrics: rotations=$rot ejections=$ej (D ejected) failures untrusted=$untr wrong_identity=$wid"
 else

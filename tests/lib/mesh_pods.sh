@@ -16,6 +16,9 @@
 #   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
 #   mesh_write_long_py               $RUN/long.py: one long-lived bulk connection (see below)
 #   mesh_write_client_py             $RUN/client.py: N sequential request/response connections (see below)
+#   mesh_metric FILE 'name{labels}'  a value from a /stats/prometheus scrape (0 when absent)
+#   mesh_scrape POD FILE             POD's /stats/prometheus into FILE
+#   mesh_check_ipv6 ...              the IPv6 checks test_mesh_hbone and test_mesh_traffic share (below)
 #   mesh_write_sniff_py              $RUN/sniff.py: a raw capture that counts TLS records and a marker
 
 # mesh_require TOOL...: each tool on PATH, and aegis-iptables and aegis-proxy built.
@@ -257,4 +260,52 @@ while time.time() < end[0]:
         tls6 += d[12:14] == b"\x86\xdd"
 open(out, "w").write("%d %d %d %d\n" % (pk, tls, hits, tls6))
 EOF
+}
+
+# mesh_metric FILE 'name{labels}': the value of that sample in a /stats/prometheus scrape, 0 when absent.
+mesh_metric() {
+	awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$1"
+}
+
+# mesh_scrape POD FILE: POD's /stats/prometheus (its admin port, 15000) into FILE.
+mesh_scrape() {
+	in_pod "$1" curl -s --max-time 5 http://127.0.0.1:15000/stats/prometheus >"$2"
+}
+
+# mesh_check_ipv6 N V2 PRES A0 A1: what both transports must show after N connections from pod A to the
+# IPv6 VIP split 50/50 between v1 and v2 (V2 of them reached v2), with 3 connections to a non-mesh node
+# address made meanwhile (PRES: that client's "v1 v2 fail ..." line) and pod A's metrics scraped before
+# (A0) and after (A1): the split within 4 standard deviations, the passthrough counted and unchanged, and
+# $RUN/sniff.out (mesh_write_sniff_py) showing IPv6 TLS on the veth with the plaintext marker only in the
+# passthrough connections. Calls the test's ok/bad.
+mesh_check_ipv6() {
+	local n=$1 v2=$2 pres=$3 a0=$4 a1=$5 lo hi pv1 pf pt0 pt1 pk tls hits tls6
+	# v2 ~ Binomial(n, 0.5): sd sqrt(n)/2; bounds 4 sd (+2) on either side.
+	lo=$(awk -v n="$n" 'BEGIN { printf "%d", n / 2 - 2 * sqrt(n) - 2 }')
+	hi=$(awk -v n="$n" 'BEGIN { printf "%d", n / 2 + 2 * sqrt(n) + 2 }')
+	if [ "${v2:-0}" -ge "$lo" ] && [ "${v2:-0}" -le "$hi" ]; then
+		ok "IPv6: 50/50 split (v2 = $v2 of $n, bounds $lo..$hi)"
+	else
+		bad "IPv6: 50/50 split: v2 = ${v2:-?} (bounds $lo..$hi)"
+	fi
+	read -r pv1 _ pf _ <<<"$pres"
+	pt0=$(mesh_metric "$a0" aegis_mesh_outbound_passthrough_total)
+	pt1=$(mesh_metric "$a1" aegis_mesh_outbound_passthrough_total)
+	if [ "$pv1" = 3 ] && [ "$pf" = 0 ] && [ "$((pt1 - pt0))" = 3 ]; then
+		ok "IPv6: a non-mesh destination ([$NODE_ADDR6]:7000) passes through the proxy unchanged (3 connections, passthrough $pt0 -> $pt1)"
+	else
+		bad "IPv6 passthrough: clients '$pres', passthrough $pt0 -> $pt1"
+	fi
+	if [ -s "$RUN/sniff.out" ]; then
+		read -r pk tls hits tls6 <"$RUN/sniff.out"
+		echo "IPv6 capture on veth0: $pk packets, $tls with TLS application records ($tls6 IPv6), $hits with the marker"
+		# The only marker hits are the 3 passthrough connections (a few packets each, both directions).
+		if [ "$tls6" -gt "$n" ] && [ "$hits" -ge 3 ] && [ "$hits" -le 12 ]; then
+			ok "IPv6: mesh bytes on the veth are IPv6 TLS; the marker appears only in passthrough traffic"
+		else
+			bad "IPv6 capture: packets=$pk tls=$tls tls6=$tls6 marker=$hits"
+		fi
+	else
+		bad "IPv6: the sniffer wrote nothing"
+	fi
 }
