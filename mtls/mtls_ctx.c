@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,88 @@ struct file_id {
 	struct timespec mtime;
 };
 
+/* Client sessions for resumption (aegis_mtls_resume): the newest ticket per key, in a small table
+ * indexed by the key's hash (a collision replaces the older key's session: a cache, not a store). */
+#define SESSION_SLOTS 256u
+
+struct session_slot {
+	char *key;
+	SSL_SESSION *sess;
+};
+
 struct aegis_mtls {
 	char dir[PATH_MAX];
 	SSL_CTX *ctx;
 	struct file_id ids[3];
 	char own_id[AEGIS_MTLS_ID_MAX];
 	struct aegis_mtls_stats stats;
+	struct session_slot sessions[SESSION_SLOTS];
 };
+
+/* SSL ex_data: the resumption key of a client connection (a char * freed with the SSL). */
+static int key_index = -1;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static void key_index_init(void)
+{
+	key_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, key_free);
+}
+
+static uint32_t key_hash(const char *k)
+{
+	uint32_t h = 2166136261u;
+	for (; *k; k++)
+		h = (h ^ (uint8_t)*k) * 16777619u;
+	return h;
+}
+
+static void sessions_clear(struct aegis_mtls *m)
+{
+	for (size_t i = 0; i < SESSION_SLOTS; i++) {
+		free(m->sessions[i].key);
+		SSL_SESSION_free(m->sessions[i].sess);
+		m->sessions[i] = (struct session_slot){0};
+	}
+}
+
+/* A ticket arrived on a client connection (TLS 1.3 sends them after the handshake): a copy is kept for
+ * the connection's key when the connection has one and was made from the current context. A copy,
+ * because OpenSSL marks the connection's own session not resumable when the connection is freed without
+ * a TLS close_notify, which is how relays usually end. Returns 0: OpenSSL keeps its reference. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	struct aegis_mtls *m = SSL_CTX_get_app_data(ctx);
+	const char *key = key_index >= 0 ? SSL_get_ex_data(ssl, key_index) : NULL;
+	if (m == NULL || key == NULL || ctx != m->ctx || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	struct session_slot *s = &m->sessions[key_hash(key) % SESSION_SLOTS];
+	SSL_SESSION *copy = SSL_SESSION_dup(sess);
+	if (copy == NULL)
+		return 0;
+	if (s->key == NULL || strcmp(s->key, key) != 0) {
+		char *k = strdup(key);
+		if (k == NULL) {
+			SSL_SESSION_free(copy);
+			return 0;
+		}
+		free(s->key);
+		s->key = k;
+	}
+	SSL_SESSION_free(s->sess);
+	s->sess = copy;
+	return 0;
+}
 
 static void openssl_error(char *buf, size_t len)
 {
@@ -156,8 +232,12 @@ static SSL_CTX *build_ctx(const char *dir, char *own_id, size_t own_len, char *e
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_verify_depth(ctx, 4);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-	/* Both ends are ours: no renegotiation exists in 1.3; tickets are issued so reconnects resume. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	/* Both ends are ours: no renegotiation exists in 1.3; tickets are issued so reconnects resume. The
+	 * server's tickets are stateless (no server-side store); the client side keeps its own, per
+	 * connection key, through new_session_cb (aegis_mtls_resume). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_CLIENT |
+	                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                              SSL_MODE_RELEASE_BUFFERS);
 	static const unsigned char sid[] = "aegis-mtls";
@@ -192,6 +272,7 @@ int aegis_mtls_new(const char *cert_dir, struct aegis_mtls **out, struct aegis_d
 		free(m);
 		return aegis_diag_set(diag, AEGIS_EINVAL, cert_dir, 0, 0, "%s", err);
 	}
+	SSL_CTX_set_app_data(m->ctx, m);
 	*out = m;
 	return 0;
 }
@@ -200,6 +281,8 @@ void aegis_mtls_free(struct aegis_mtls *m)
 {
 	if (m == NULL)
 		return;
+	sessions_clear(m);
+	SSL_CTX_set_app_data(m->ctx, NULL); /* SSLs that outlive m hold the context */
 	SSL_CTX_free(m->ctx);
 	free(m);
 }
@@ -237,8 +320,11 @@ int aegis_mtls_maybe_reload(struct aegis_mtls *m)
 		return AEGIS_EINVAL;
 	}
 	memcpy(m->ids, ids, sizeof(ids));
+	SSL_CTX_set_app_data(m->ctx, NULL);
 	SSL_CTX_free(m->ctx); /* SSLs made from it hold their own reference */
 	m->ctx = ctx;
+	SSL_CTX_set_app_data(ctx, m);
+	sessions_clear(m); /* resumed sessions would skip the new trust bundle and certificate */
 	memcpy(m->own_id, own, sizeof(own));
 	m->stats.reloads++;
 	AEGIS_LOG(AEGIS_LOG_INFO, "certificate rotated", LKV_S("dir", m->dir), LKV_S("identity", m->own_id));
@@ -272,7 +358,27 @@ int aegis_mtls_check_peer(struct aegis_mtls *m, SSL *ssl, const char *const *exp
 		return AEGIS_EPROTO;
 	}
 	m->stats.handshakes_ok++;
+	if (SSL_session_reused(ssl))
+		m->stats.handshakes_resumed++;
 	return 0;
+}
+
+void aegis_mtls_resume(struct aegis_mtls *m, SSL *ssl, const char *key)
+{
+	pthread_once(&key_once, key_index_init);
+	char *k = key_index >= 0 ? strdup(key) : NULL;
+	if (k == NULL || SSL_set_ex_data(ssl, key_index, k) != 1) {
+		free(k);
+		return; /* no resumption: a full handshake, as before */
+	}
+	const struct session_slot *s = &m->sessions[key_hash(key) % SESSION_SLOTS];
+	if (s->sess == NULL || strcmp(s->key, key) != 0 || !SSL_SESSION_is_resumable(s->sess))
+		return;
+	/* The peer's certificate is not checked again on resumption: not past its expiry, at least. */
+	X509 *peer = SSL_SESSION_get0_peer(s->sess);
+	if (peer == NULL || X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0)
+		return;
+	(void)SSL_set_session(ssl, s->sess);
 }
 
 void aegis_mtls_note_failure(struct aegis_mtls *m, SSL *ssl, const char *what)

@@ -27,6 +27,7 @@ struct aegis_mtls_stats {
 	uint64_t reloads;            /* successful rotations after the initial load */
 	uint64_t reload_errors;      /* rotations refused (the old context kept serving) */
 	uint64_t handshakes_ok;      /* peers that passed every check */
+	uint64_t handshakes_resumed; /* of those, TLS session resumptions (aegis_mtls_resume) */
 	uint64_t peer_expired;       /* certificate expired or not yet valid */
 	uint64_t peer_untrusted;     /* not signed by root-cert.pem, or no certificate */
 	uint64_t peer_wrong_id;      /* trusted, but not the identity we expected */
@@ -72,5 +73,13 @@ void aegis_mtls_note_failure(struct aegis_mtls *m, SSL *ssl, const char *what);
 void aegis_mtls_note_timeout(struct aegis_mtls *m, const char *what);
 
 void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out);
+
+/* Client side, before the handshake of ssl (made from aegis_mtls_ctx(m)): resume the last session made
+ * under the same key when there is one, and keep the tickets this connection receives for the next one.
+ * key says what a session may be reused for: the peer's address and the identities expected of it, since
+ * a resumed handshake does not show the peer's certificate again (the session remembers it, and
+ * aegis_mtls_check_peer checks that). Sessions made before a certificate rotation, or whose peer
+ * certificate has expired, are not used. */
+void aegis_mtls_resume(struct aegis_mtls *m, SSL *ssl, const char *key);
 
 #endif

@@ -269,6 +269,9 @@ static void mtls_metrics(struct aegis_metrics *m, struct aegis_mtls *mtls)
 	aegis_mtls_stats(mtls, &st);
 	counter(m, "aegis_mtls_handshakes_total", "mTLS handshakes whose peer passed every check.",
 	        st.handshakes_ok);
+	counter(m, "aegis_mtls_handshakes_resumed_total",
+	        "Of those, TLS session resumptions (outbound direct mTLS reusing a ticket).",
+	        st.handshakes_resumed);
 	aegis_metrics_family(m, "aegis_mtls_handshake_failures_total", AEGIS_METRIC_COUNTER,
 	                     "mTLS handshakes refused, by reason.");
 	static const char *const reasons[] = {"expired", "untrusted", "wrong_identity", "error", "timeout"};

@@ -1,6 +1,7 @@
 /* The outbound mesh listener: see mesh_outbound.h and docs/mesh.md. */
 #include "mesh_outbound.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -218,15 +219,41 @@ static void connect_failed(struct conn *c, const char *why)
 	attempt(c);
 }
 
+/* The identities a mesh connection expects of its endpoint: the cluster's subjectAltNames, else the
+ * endpoint's own identity. */
+static const char *const *expected_ids(const struct conn *c, const char **one, size_t *n)
+{
+	one[0] = c->ep->identity;
+	*n = c->cluster->n_sans ? c->cluster->n_sans : 1;
+	return c->cluster->n_sans ? c->cluster->sans : one;
+}
+
+/* What a TLS session may be resumed for (aegis_mtls_resume): the endpoint's address and port, and the
+ * identities expected of it. "" when it does not fit (no resumption then). */
+static void resume_key(const struct conn *c, char *buf, size_t len)
+{
+	const char *one[1];
+	size_t n;
+	const char *const *ids = expected_ids(c, one, &n);
+	char ip[INET6_ADDRSTRLEN];
+	int o = snprintf(buf, len, "%s|%u",
+	                 inet_ntop(c->ep->addr.family, c->ep->addr.ip, ip, sizeof(ip)) ? ip : "?",
+	                 c->ep->addr.port);
+	for (size_t i = 0; i < n && o > 0 && (size_t)o < len; i++)
+		o += snprintf(buf + o, len - (size_t)o, "|%s", ids[i]);
+	if (o < 0 || (size_t)o >= len)
+		buf[0] = '\0';
+}
+
 static void handshake(struct conn *c)
 {
 	struct aegis_mesh_outbound *ob = c->ob;
 	ERR_clear_error();
 	int r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
-		const char *one[1] = {c->ep->identity};
-		const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
-		size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
+		const char *one[1];
+		size_t n;
+		const char *const *want = expected_ids(c, one, &n);
 		if (aegis_mtls_check_peer(ob->opts.mtls, c->ssl, want, n, c->what, NULL, 0) != 0) {
 			ob->stats.mtls_refused++;
 			conn_free(c, true);
@@ -269,6 +296,10 @@ static void connected(struct conn *c)
 		return;
 	}
 	SSL_set_connect_state(c->ssl);
+	char key[1024];
+	resume_key(c, key, sizeof(key));
+	if (key[0] != '\0')
+		aegis_mtls_resume(ob->opts.mtls, c->ssl, key);
 	/* Whole socket buffers instead of a record header and then its body: one read per record run. */
 	SSL_set_read_ahead(c->ssl, 1);
 	c->st = ST_HANDSHAKE;

@@ -129,10 +129,18 @@ RV=reviews.default.svc.cluster.local
 c1=$(mesh_metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v1|$RV\",service=\"$RV\",port=\"9080\",subset=\"v1\"}")
 c2=$(mesh_metric "$RUN/metrics-a.txt" "aegis_mesh_cluster_connections_total{cluster=\"outbound|9080|v2|$RV\",service=\"$RV\",port=\"9080\",subset=\"v2\"}")
 hs=$(mesh_metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_total)
+rs=$(mesh_metric "$RUN/metrics-a.txt" aegis_mtls_handshakes_resumed_total)
 if [ "$c1" = "$v1" ] && [ "$c2" = "$v2" ] && [ "$hs" -ge 1000 ]; then
 	ok "metrics: connections by subset v1=$c1 v2=$c2 match the clients' counts; $hs mTLS handshakes"
 else
 	bad "metrics: v1=$c1/$v1 v2=$c2/$v2 handshakes=$hs"
+fi
+# Direct mTLS resumes: after the first connection to each of the 3 endpoints, the rest reuse a ticket
+# (aegis_mtls_resume; every resumed peer still passed the identity check counted above).
+if [ "$rs" -ge "$((hs * 9 / 10))" ] && [ "$rs" -lt "$hs" ]; then
+	ok "metrics: $rs of $hs handshakes were TLS session resumptions"
+else
+	bad "metrics: resumed handshakes $rs of $hs"
 fi
 out=$(in_pod a "$CTL" pc routes)
 if echo "$out" | grep -Eq "^10\.96\.10\.11:9080 +$RV .*v1 90%,v2 10%"; then ok "proxy-config routes: VIP -> service, 90/10"; else bad "routes: $out"; fi

@@ -253,6 +253,40 @@ static void test_client_certificate_required(void **state)
 
 /* Rotation: unchanged files -> nothing; new files -> a new context for new connections while an SSL made
  * before keeps working; a key that does not match -> refused, the current context stays. */
+/* Client resumption (aegis_mtls_resume): a second connection under the same key resumes and its peer
+ * still passes (or fails) the identity check, since the session remembers the certificate; another key
+ * makes a full handshake; the newest ticket of a key is the one used. */
+static void test_resumption(void **state)
+{
+	(void)state;
+	struct aegis_mtls *cm = load("productpage"), *sm = load("reviews");
+	const char *want[] = {"spiffe://cluster.local/ns/default/sa/reviews"};
+	const char *other[] = {"spiffe://cluster.local/ns/default/sa/ratings"};
+	static const char *const keys[] = {"10.0.0.1|9080|a", "10.0.0.1|9080|a", "10.0.0.2|9080|a",
+	                                   "10.0.0.1|9080|a"};
+	static const int reused[] = {0, 1, 0, 1};
+	for (size_t i = 0; i < 4; i++) {
+		SSL *c = SSL_new(aegis_mtls_ctx(cm)), *s = SSL_new(aegis_mtls_ctx(sm));
+		aegis_mtls_resume(cm, c, keys[i]);
+		assert_int_equal(handshake(c, s), 0); /* the client reads the server's tickets here */
+		if (SSL_session_reused(c) != reused[i])
+			fail_msg("connection %zu: reused %d, wanted %d", i, SSL_session_reused(c), reused[i]);
+		assert_int_equal(aegis_mtls_check_peer(cm, c, want, 1, "test", NULL, 0), 0);
+		if (i == 3) /* a resumed session still shows who the peer is */
+			assert_int_equal(aegis_mtls_check_peer(cm, c, other, 1, "test", NULL, 0),
+			                 AEGIS_EPROTO);
+		SSL_free(c);
+		SSL_free(s);
+	}
+	struct aegis_mtls_stats st;
+	aegis_mtls_stats(cm, &st);
+	assert_int_equal(st.handshakes_ok, 4);
+	assert_int_equal(st.handshakes_resumed, 2);
+	assert_int_equal(st.peer_wrong_id, 1);
+	aegis_mtls_free(cm);
+	aegis_mtls_free(sm);
+}
+
 static void test_rotation(void **state)
 {
 	(void)state;
@@ -261,6 +295,7 @@ static void test_rotation(void **state)
 	assert_int_equal(aegis_mtls_maybe_reload(m), 0);
 	SSL *old_c = SSL_new(aegis_mtls_ctx(m));
 	SSL *old_s = SSL_new(aegis_mtls_ctx(peer));
+	aegis_mtls_resume(m, old_c, "peer|1"); /* leaves a ticket for "peer|1" */
 	assert_int_equal(handshake(old_c, old_s), 0);
 
 	sh("bash %s/scripts/make-certs.sh workload %s %s default rotated", src, dir("ca"), dir("rot"));
@@ -271,9 +306,12 @@ static void test_rotation(void **state)
 	assert_int_equal(SSL_write(old_c, &b, 1), 1);
 	assert_int_equal(SSL_read(old_s, &r, 1), 1);
 	assert_int_equal(r, 'y');
-	/* A new connection presents the new identity. */
+	/* A new connection presents the new identity, in a full handshake: the ticket from before the
+	 * rotation is not used. */
 	SSL *c = SSL_new(aegis_mtls_ctx(m)), *s = SSL_new(aegis_mtls_ctx(peer));
+	aegis_mtls_resume(m, c, "peer|1");
 	assert_int_equal(handshake(c, s), 0);
+	assert_int_equal(SSL_session_reused(c), 0);
 	char id[AEGIS_MTLS_ID_MAX];
 	assert_int_equal(aegis_mtls_check_peer(peer, s, NULL, 0, "test", id, sizeof(id)), 0);
 	assert_string_equal(id, "spiffe://cluster.local/ns/default/sa/rotated");
@@ -313,6 +351,7 @@ int main(void)
 	        cmocka_unit_test(test_wrong_ca_refused),
 	        cmocka_unit_test(test_expired_refused),
 	        cmocka_unit_test(test_client_certificate_required),
+	        cmocka_unit_test(test_resumption),
 	        cmocka_unit_test(test_rotation),
 	        cmocka_unit_test(test_missing_files),
 	};
