@@ -65,7 +65,7 @@ metric_sum() {
 }
 # recover NAME: until NAME resolves again (the server's back-off is 5 s), at most 10 s.
 recover() {
-	for _ in $(seq 40); do
+	for _ in $(seq $((40 * ${AEGIS_SLOW:-1}))); do
 		[ "$(q +short "$1" A)" = 192.0.2.80 ] && return 0
 		sleep 0.25
 	done
@@ -184,7 +184,7 @@ if [ $((cpu_after - cpu_before)) -lt 30 ]; then pass "fds: no busy loop on the r
 touch "$AEGIS_TMP/release"
 wait "$HOLDER" 2>/dev/null
 ok=0
-for _ in $(seq 40); do
+for _ in $(seq $((40 * ${AEGIS_SLOW:-1}))); do
 	[ "$(dig @127.0.0.1 -p "$FPORT" +tcp +short +tries=1 +time=1 "$MESHNAME")" = 10.96.10.11 ] && { ok=1; break; }
 	sleep 0.25
 done
@@ -192,7 +192,7 @@ expect_eq "fds: TCP recovers when the connections close" "$ok" "1"
 accept_errs=$(curl -s --max-time 3 "http://127.0.0.1:$FADMIN/stats/prometheus" | awk '$1 == "aegis_dns_tcp_accept_errors_total" {print $2}')
 expect_match "fds: metric" "$accept_errs" '^[1-9]'
 ok=0
-for _ in $(seq 40); do
+for _ in $(seq $((40 * ${AEGIS_SLOW:-1}))); do
 	[ "$(dig @127.0.0.1 -p "$FPORT" +short +tries=1 +time=1 "$(uniq_name fd)" A)" = 192.0.2.80 ] && { ok=1; break; }
 	sleep 0.25
 done

@@ -81,7 +81,7 @@ expect_eq "blocklist: counter" "$(metric "$A1" aegis_policy_blocked_total)" "6"
 
 # Reload on file change (written to a new file and renamed in, as config management does).
 printf 'www.example.test\n' >"$BL.new" && mv "$BL.new" "$BL"
-for _ in $(seq 50); do
+for _ in $(seq $((50 * ${AEGIS_SLOW:-1}))); do
 	[ "$(q1 www.example.test A | status_of)" = NXDOMAIN ] && break
 	sleep 0.1
 done
@@ -89,7 +89,7 @@ expect_eq "blocklist: reload on file change blocks the new name" "$(q1 www.examp
 expect_eq "blocklist: ... and drops the old rules" "$(q1 +short blocked.example A)" "192.0.2.82"
 # A bad reload keeps the last good list and says where the mistake is.
 printf 'good.example\nbad rule here\n' >"$BL.new" && mv "$BL.new" "$BL"
-for _ in $(seq 50); do
+for _ in $(seq $((50 * ${AEGIS_SLOW:-1}))); do
 	grep -q 'blocklist reload rejected' "$AEGIS_TMP/p1.log" && break
 	sleep 0.1
 done
@@ -99,7 +99,7 @@ expect_eq "blocklist: reload failure counted" "$(metric "$A1" aegis_policy_block
 # SIGHUP reloads too (the watcher is not involved: same content, new inode not needed).
 printf '*.hup.example\n' >"$BL"
 kill -HUP "$PID1"
-for _ in $(seq 50); do
+for _ in $(seq $((50 * ${AEGIS_SLOW:-1}))); do
 	[ "$(q1 a.hup.example A | status_of)" = NXDOMAIN ] && break
 	sleep 0.1
 done
@@ -185,7 +185,7 @@ trap aegis_cleanup EXIT
 pod_spawn proxy pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen 127.0.0.1:15053 --dns-listen "[::1]:15053" --dns-listen "$POD_ADDR:15053" \
 	--allow-non-loopback-listen --query-log "$POD_RUN/proxy/query.log" --admin 127.0.0.1:15000
-for _ in $(seq 100); do
+for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
 	pod_exec dig @127.0.0.1 -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
 	sleep 0.1
 done
@@ -213,7 +213,7 @@ pod_clean_rules >/dev/null 2>&1
 # --allow-source admits the node; --deny-action drop sends nothing to anyone else.
 pod_spawn proxy2 pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen "$POD_ADDR:15053" --allow-non-loopback-listen --allow-source "$NODE_ADDR/32" --admin 127.0.0.1:15000
-for _ in $(seq 100); do
+for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
 	node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
 	sleep 0.1
 done
@@ -221,7 +221,7 @@ expect_eq "acl: --allow-source admits the node" "$(node_exec dig @"$POD_ADDR" -p
 pod_stop proxy2
 pod_spawn proxy3 pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen "$POD_ADDR:15053" --allow-non-loopback-listen --deny-action drop --admin 127.0.0.1:15000
-for _ in $(seq 100); do
+for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
 	pod_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
 	sleep 0.1
 done
