@@ -236,9 +236,11 @@ static void resume_key(const struct conn *c, char *buf, size_t len)
 	size_t n;
 	const char *const *ids = expected_ids(c, one, &n);
 	char ip[INET6_ADDRSTRLEN];
-	int o = snprintf(buf, len, "%s|%u",
-	                 inet_ntop(c->ep->addr.family, c->ep->addr.ip, ip, sizeof(ip)) ? ip : "?",
-	                 c->ep->addr.port);
+	if (inet_ntop(c->ep->addr.family, c->ep->addr.ip, ip, sizeof(ip)) == NULL) {
+		buf[0] = '\0';
+		return;
+	}
+	int o = snprintf(buf, len, "%s|%u", ip, c->ep->addr.port);
 	for (size_t i = 0; i < n && o > 0 && (size_t)o < len; i++)
 		o += snprintf(buf + o, len - (size_t)o, "|%s", ids[i]);
 	if (o < 0 || (size_t)o >= len)
