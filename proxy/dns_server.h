@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "aegis/err.h"
+#include "sockaddr.h" /* aegis_sockaddr_parse/str, for the server's users */
 #include "dns_answer.h"
 #include "dns_search.h"
 #include "dns_table.h"
@@ -145,10 +146,5 @@ struct aegis_dns_server *aegis_dns_server_worker(struct aegis_dns_server *srv, u
 struct ev_loop *aegis_dns_server_loop(const struct aegis_dns_server *srv);
 const struct aegis_dns_server_stats *aegis_dns_server_worker_stats(const struct aegis_dns_server *srv,
                                                                    unsigned i);
-
-/* Parses "1.2.3.4:53", "[::1]:53", "1.2.3.4" (port def_port). Returns 0 or AEGIS_EINVAL. */
-int aegis_sockaddr_parse(const char *s, uint16_t def_port, struct sockaddr_storage *out) AEGIS_WUR;
-/* Formats an address as "1.2.3.4:53" / "[::1]:53". Returns buf. */
-const char *aegis_sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

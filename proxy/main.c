@@ -539,21 +539,10 @@ static void mesh_post_routes(void *user, struct aegis_routes *t)
 	aegis_mesh_outbound_post_routes(user, t);
 }
 
-/* A mesh listener on its default addresses failed, presumably on the IPv6 one (a pod without IPv6 has no
- * ::1, a kernel without IPv6 no AF_INET6): the caller retries with the IPv4 address alone. Common and
- * harmless in IPv4-only pods, hence info. */
-static void mesh_v4_only(const char *what, int rc)
-{
-	AEGIS_LOG(AEGIS_LOG_INFO, "mesh listener: cannot listen in both families, retrying with IPv4 alone",
-	          LKV_S("listener", what), LKV_S("error", aegis_strerror(rc)),
-	          LKV_S("detail", strerror(errno)));
-}
-
 static int mesh_start(struct proxy *p)
 {
 	if (!p->opts.mesh)
 		return 0;
-	bool def;
 	char buf[600];
 	if (p->opts.cert_dir != NULL) {
 		struct aegis_diag diag = {0};
@@ -577,23 +566,17 @@ static int mesh_start(struct proxy *p)
 		        .so_mark = p->opts.so_mark,
 		        .mtls = p->mtls,
 		};
-		ho.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_HBONE, ho.listen, &def);
+		ho.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_HBONE, ho.listen,
+		                                      &ho.listen_defaults);
 		int hrc = aegis_mesh_hbone_new(p->loop, &ho, &p->hbone);
-		if (hrc != 0 && def) {
-			mesh_v4_only("hbone", hrc);
-			ho.n_listen = 1;
-			hrc = aegis_mesh_hbone_new(p->loop, &ho, &p->hbone);
-		}
 		if (hrc != 0) {
 			AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the HBONE listener",
 			          LKV_S("error", aegis_strerror(hrc)), LKV_S("detail", strerror(errno)));
 			return -1;
 		}
-		for (size_t i = 0; i < ho.n_listen; i++)
-			AEGIS_LOG(AEGIS_LOG_INFO, "mesh HBONE listening",
-			          LKV_S("addr", aegis_sockaddr_str(&ho.listen[i], buf, sizeof(buf))),
-			          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
 	}
+	AEGIS_LOG(AEGIS_LOG_INFO, "mesh transport",
+	          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
 	struct aegis_mesh_outbound_opts oo = {
 	        .connect_timeout_ms = p->opts.mesh_connect_timeout_ms,
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
@@ -601,13 +584,9 @@ static int mesh_start(struct proxy *p)
 	        .mtls = p->mtls,
 	        .hbone = p->opts.mesh_direct ? NULL : p->hbone,
 	};
-	oo.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_OUTBOUND, oo.listen, &def);
+	oo.n_listen =
+	        aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_OUTBOUND, oo.listen, &oo.listen_defaults);
 	int rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
-	if (rc != 0 && def) {
-		mesh_v4_only("outbound", rc);
-		oo.n_listen = 1;
-		rc = aegis_mesh_outbound_new(p->loop, &oo, &p->outbound);
-	}
 	if (rc != 0) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the outbound listener",
 		          LKV_S("error", aegis_strerror(rc)), LKV_S("detail", strerror(errno)));
@@ -618,13 +597,9 @@ static int mesh_start(struct proxy *p)
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 	        .mtls = p->mtls,
 	};
-	io.n_listen = aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_INBOUND, io.listen, &def);
+	io.n_listen =
+	        aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_INBOUND, io.listen, &io.listen_defaults);
 	rc = aegis_mesh_inbound_new(p->loop, &io, &p->inbound);
-	if (rc != 0 && def) {
-		mesh_v4_only("inbound", rc);
-		io.n_listen = 1;
-		rc = aegis_mesh_inbound_new(p->loop, &io, &p->inbound);
-	}
 	if (rc != 0) {
 		AEGIS_LOG(AEGIS_LOG_ERROR, "cannot start the inbound listener",
 		          LKV_S("error", aegis_strerror(rc)), LKV_S("detail", strerror(errno)));
@@ -636,13 +611,8 @@ static int mesh_start(struct proxy *p)
 	        .namespace_ = p->opts.namespace_,
 	        .labels = {.items = p->opts.workload_labels, .n = p->opts.n_workload_labels},
 	};
-	for (size_t i = 0; i < oo.n_listen; i++)
-		AEGIS_LOG(AEGIS_LOG_INFO, "mesh outbound listening",
-		          LKV_S("addr", aegis_sockaddr_str(&oo.listen[i], buf, sizeof(buf))));
-	for (size_t i = 0; i < io.n_listen; i++)
-		AEGIS_LOG(AEGIS_LOG_INFO, "mesh inbound listening",
-		          LKV_S("addr", aegis_sockaddr_str(&io.listen[i], buf, sizeof(buf))),
-		          LKV_B("strict", io.strict));
+	if (io.strict)
+		AEGIS_LOG(AEGIS_LOG_INFO, "mesh inbound: STRICT, plaintext from outside the mesh refused");
 	return 0;
 }
 

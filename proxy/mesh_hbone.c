@@ -20,7 +20,7 @@
 
 #include "aegis/container.h"
 #include "aegis/log.h"
-#include "dns_server.h" /* aegis_sockaddr_str */
+#include "sockaddr.h"
 #include "hbone.h"
 #include "mesh_net.h"
 
@@ -850,7 +850,6 @@ int aegis_mesh_hbone_new(struct ev_loop *loop, const struct aegis_mesh_hbone_opt
 		return AEGIS_ENOMEM;
 	hb->loop = loop;
 	hb->opts = *opts;
-	hb->lfd[0] = hb->lfd[1] = -1;
 	hb->scratch = malloc(SCRATCH);
 	if (hb->scratch == NULL || opts->mtls == NULL) {
 		free(hb->scratch);

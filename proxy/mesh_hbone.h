@@ -28,13 +28,15 @@
 
 #include "aegis/err.h"
 #include "mesh_routes.h"
+#include "mesh_net.h"
 #include "mtls_ctx.h"
 
 struct aegis_mesh_hbone_opts {
 	/* The inbound listeners, one per address (0.0.0.0:15008 and [::]:15008: an IPv6 listener is
 	 * IPV6_V6ONLY); n_listen 0 = none. */
-	struct sockaddr_storage listen[2];
+	struct sockaddr_storage listen[AEGIS_NET_MAX_LISTEN];
 	size_t n_listen;
+	bool listen_defaults;     /* listen is the built-in default: addresses the host lacks are left out */
 	uint16_t peer_port;       /* where peers listen; 0 = 15008 */
 	uint32_t idle_timeout_ms; /* a stream with no byte either way for this long is closed; 0 = 1 h */
 	uint32_t keepalive_ms;    /* PING after this long without a byte from the peer; 0 = 10 s */

@@ -14,7 +14,7 @@
 
 #include "aegis/container.h"
 #include "aegis/log.h"
-#include "dns_server.h" /* aegis_sockaddr_str */
+#include "sockaddr.h"
 #include "hbone.h"
 #include "mesh_net.h"
 
@@ -220,30 +220,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 int aegis_mesh_hbone_in_start(struct aegis_mesh_hbone *hb)
 {
 	const struct aegis_mesh_hbone_opts *opts = &hb->opts;
-	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
-		int fd = aegis_net_listen(&opts->listen[i], NULL);
-		if (fd < 0) {
-			int e = errno; /* for the caller's message */
-			aegis_mesh_hbone_in_stop(hb);
-			errno = e;
-			return fd;
-		}
-		hb->lfd[i] = fd;
-		ev_io_init(&hb->lio[i], accept_cb, fd, EV_READ);
-		hb->lio[i].data = hb;
-		ev_io_start(hb->loop, &hb->lio[i]);
-	}
+	int rc = aegis_net_listeners_start(&hb->ls, hb->loop, opts->listen, opts->n_listen,
+	                                   opts->listen_defaults, "hbone", accept_cb, hb);
+	if (rc != 0)
+		return rc;
 	refresh_locals(hb);
 	return 0;
 }
 
 void aegis_mesh_hbone_in_stop(struct aegis_mesh_hbone *hb)
 {
-	for (size_t i = 0; i < 2; i++) {
-		if (hb->lfd[i] >= 0) {
-			ev_io_stop(hb->loop, &hb->lio[i]);
-			close(hb->lfd[i]);
-			hb->lfd[i] = -1;
-		}
-	}
+	aegis_net_listeners_stop(&hb->ls, hb->loop);
 }

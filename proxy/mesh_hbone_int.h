@@ -16,6 +16,7 @@
 
 #include "hbone.h"
 #include "mesh_hbone.h"
+#include "mesh_net.h"
 
 #define HANDSHAKE_MS     5000
 #define LOCAL_CONNECT_MS 1000
@@ -91,8 +92,7 @@ struct aegis_mesh_hbone_req {
 struct aegis_mesh_hbone {
 	struct ev_loop *loop;
 	struct aegis_mesh_hbone_opts opts;
-	int lfd[2]; /* the listeners (opts.listen), -1 = none */
-	ev_io lio[2];
+	struct aegis_net_listeners ls; /* opts.listen */
 	ev_prepare flush;
 	struct hconn *conns;
 	struct hconn *dirty;

@@ -11,7 +11,7 @@
 
 #include "aegis/container.h"
 #include "aegis/log.h"
-#include "dns_server.h" /* aegis_sockaddr_str */
+#include "sockaddr.h"
 #include "hbone.h"
 #include "mesh_net.h"
 

@@ -12,7 +12,7 @@
 
 #include "aegis/container.h"
 #include "aegis/log.h"
-#include "dns_server.h" /* aegis_sockaddr_str */
+#include "sockaddr.h"
 #include "mesh_net.h"
 #include "mesh_pipe.h"
 
@@ -35,18 +35,10 @@ struct in_conn {
 	char what[96];
 };
 
-struct listener {
-	ev_io io;
-	int fd;
-	struct sockaddr_storage bound; /* the listener's address, for aegis_net_original_dst */
-	struct aegis_mesh_inbound *in;
-};
-
 struct aegis_mesh_inbound {
 	struct ev_loop *loop;
 	struct aegis_mesh_inbound_opts opts;
-	struct listener ls[2];
-	size_t n_ls;
+	struct aegis_net_listeners ls;
 	struct in_conn *conns;
 	struct aegis_mesh_inbound_stats stats;
 };
@@ -247,11 +239,11 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct listener *l = container_of(w, struct listener, io);
-	struct aegis_mesh_inbound *in = l->in;
+	const struct aegis_net_listener *l = container_of(w, struct aegis_net_listener, io);
+	struct aegis_mesh_inbound *in = w->data;
 	for (int i = 0; i < AEGIS_NET_ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage peer;
-		int fd = aegis_net_accept(l->fd, &peer);
+		int fd = aegis_net_accept(w->fd, &peer);
 		if (fd < 0)
 			break;
 		in->stats.accepted++;
@@ -295,19 +287,11 @@ int aegis_mesh_inbound_new(struct ev_loop *loop, const struct aegis_mesh_inbound
 	in->opts = *opts;
 	if (in->opts.idle_timeout_ms == 0)
 		in->opts.idle_timeout_ms = 3600u * 1000u;
-	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
-		struct sockaddr_storage bound;
-		int fd = aegis_net_listen(&opts->listen[i], &bound);
-		if (fd < 0) {
-			int e = errno; /* for the caller's message */
-			aegis_mesh_inbound_free(in);
-			errno = e;
-			return fd;
-		}
-		in->ls[i] = (struct listener){.fd = fd, .bound = bound, .in = in};
-		in->n_ls++;
-		ev_io_init(&in->ls[i].io, accept_cb, fd, EV_READ);
-		ev_io_start(loop, &in->ls[i].io);
+	int rc = aegis_net_listeners_start(&in->ls, loop, opts->listen, opts->n_listen, opts->listen_defaults,
+	                                   "inbound", accept_cb, in);
+	if (rc != 0) {
+		free(in); /* nothing else started yet; errno is the listen's */
+		return rc;
 	}
 	*out = in;
 	return 0;
@@ -324,9 +308,6 @@ void aegis_mesh_inbound_free(struct aegis_mesh_inbound *in)
 		return;
 	while (in->conns != NULL)
 		conn_free(in->conns);
-	for (size_t i = 0; i < in->n_ls; i++) {
-		ev_io_stop(in->loop, &in->ls[i].io);
-		close(in->ls[i].fd);
-	}
+	aegis_net_listeners_stop(&in->ls, in->loop);
 	free(in);
 }

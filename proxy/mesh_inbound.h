@@ -19,13 +19,15 @@
 #include <ev.h>
 
 #include "aegis/err.h"
+#include "mesh_net.h"
 #include "mtls_ctx.h"
 
 struct aegis_mesh_inbound_opts {
 	/* One listener per address (at most 2): 0.0.0.0:15006 and [::]:15006, since a REDIRECT keeps the
 	 * connection's family and an IPv6 listener is IPV6_V6ONLY. */
-	struct sockaddr_storage listen[2];
+	struct sockaddr_storage listen[AEGIS_NET_MAX_LISTEN];
 	size_t n_listen;          /* 1 or 2 */
+	bool listen_defaults;     /* listen is the built-in default: addresses the host lacks are left out */
 	bool strict;              /* refuse plaintext */
 	uint32_t detect_ms;       /* wait for the first byte; 0 = 500 */
 	uint32_t idle_timeout_ms; /* 0 = 1 hour */

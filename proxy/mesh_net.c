@@ -5,8 +5,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "aegis/log.h"
+#include "sockaddr.h"
 
 /* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>, which cannot be included beside
  * glibc's <netinet/in.h> (they redefine struct in_addr). Both are 80: a fixed kernel ABI. */
@@ -72,6 +76,56 @@ int aegis_net_listen(const struct sockaddr_storage *addr, struct sockaddr_storag
 		return AEGIS_ESYS;
 	}
 	return fd;
+}
+
+int aegis_net_listeners_start(struct aegis_net_listeners *ls, struct ev_loop *loop,
+                              const struct sockaddr_storage *addrs, size_t n, bool skip_unavailable,
+                              const char *what, void (*cb)(struct ev_loop *, ev_io *, int), void *owner)
+{
+	ls->n = 0;
+	if (n > AEGIS_NET_MAX_LISTEN)
+		return AEGIS_EINVAL;
+	char buf[INET6_ADDRSTRLEN + 16];
+	int rc = 0, e = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct aegis_net_listener *l = &ls->l[ls->n];
+		int fd = aegis_net_listen(&addrs[i], &l->bound);
+		if (fd < 0) {
+			e = errno;
+			if (skip_unavailable && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL)) {
+				AEGIS_LOG(AEGIS_LOG_INFO,
+				          "mesh listener: address not available here, left out",
+				          LKV_S("listener", what),
+				          LKV_S("addr", aegis_sockaddr_str(&addrs[i], buf, sizeof(buf))),
+				          LKV_S("detail", strerror(e)));
+				rc = fd;
+				continue;
+			}
+			aegis_net_listeners_stop(ls, loop);
+			errno = e; /* for the caller's message */
+			return fd;
+		}
+		ev_io_init(&l->io, cb, fd, EV_READ);
+		l->io.data = owner;
+		ev_io_start(loop, &l->io);
+		ls->n++;
+		AEGIS_LOG(AEGIS_LOG_INFO, "mesh listening", LKV_S("listener", what),
+		          LKV_S("addr", aegis_sockaddr_str(&l->bound, buf, sizeof(buf))));
+	}
+	if (ls->n == 0 && rc != 0) { /* every default was unavailable */
+		errno = e;
+		return rc;
+	}
+	return 0;
+}
+
+void aegis_net_listeners_stop(struct aegis_net_listeners *ls, struct ev_loop *loop)
+{
+	for (size_t i = 0; i < ls->n; i++) {
+		ev_io_stop(loop, &ls->l[i].io);
+		close(ls->l[i].io.fd);
+	}
+	ls->n = 0;
 }
 
 int aegis_net_connect(const struct sockaddr_storage *to, uint32_t so_mark, int *fd)

@@ -3,10 +3,11 @@
 #ifndef AEGIS_MESH_NET_H
 #define AEGIS_MESH_NET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <stdbool.h>
+#include <ev.h>
 
 #include "aegis/err.h"
 #include "mesh_routes.h"
@@ -34,6 +35,34 @@ int aegis_net_listen(const struct sockaddr_storage *addr, struct sockaddr_storag
  * Nagle would hold a small write until the peer's delayed ACK (docs/mesh.md). Returns the descriptor, or -1
  * (errno: EAGAIN when none is waiting). */
 int aegis_net_accept(int lfd, struct sockaddr_storage *peer);
+
+/* The listening sockets of one mesh listener (15001, 15006 or 15008): one per address, at most one per
+ * family, each watched by the same callback. In the callback, w->data is the owner given to
+ * aegis_net_listeners_start(), w->fd the listening socket, and
+ * container_of(w, struct aegis_net_listener, io)->bound its address (aegis_net_original_dst). */
+#define AEGIS_NET_MAX_LISTEN 2
+
+struct aegis_net_listener {
+	ev_io io;
+	struct sockaddr_storage bound; /* with the port the kernel chose when the address had 0 */
+};
+
+struct aegis_net_listeners {
+	struct aegis_net_listener l[AEGIS_NET_MAX_LISTEN];
+	size_t n;
+};
+
+/* Listens on addrs[0..n) (n <= AEGIS_NET_MAX_LISTEN), starts cb on each with io.data = owner and logs
+ * each address ("mesh listening", listener = what). With skip_unavailable (the addresses are the built-in
+ * defaults, one per family), an address this host lacks (EAFNOSUPPORT, EADDRNOTAVAIL: a pod without IPv6
+ * has no ::1) is left out with an info line, as long as another one listens. Returns 0, or the negative
+ * aegis_err of the address that failed, with errno as that failure left it and nothing left open. */
+int aegis_net_listeners_start(struct aegis_net_listeners *ls, struct ev_loop *loop,
+                              const struct sockaddr_storage *addrs, size_t n, bool skip_unavailable,
+                              const char *what, void (*cb)(struct ev_loop *, ev_io *, int),
+                              void *owner) AEGIS_WUR;
+/* Stops and closes them; again is a no-op. */
+void aegis_net_listeners_stop(struct aegis_net_listeners *ls, struct ev_loop *loop);
 
 /* Connections the per-connection listeners (15001, 15006) accept per wake-up. One, as nginx does by
  * default (multi_accept off): accepting until EAGAIN costs a failed accept4 for every wake-up, which at the

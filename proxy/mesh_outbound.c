@@ -15,7 +15,7 @@
 
 #include "aegis/container.h"
 #include "aegis/log.h"
-#include "dns_server.h" /* aegis_sockaddr_str */
+#include "sockaddr.h"
 #include "mesh_net.h"
 #include "mesh_outlier.h"
 #include "mesh_pipe.h"
@@ -23,13 +23,6 @@
 #define MAX_ATTEMPTS     8
 #define HANDSHAKE_MS     5000
 #define OUTLIER_CAPACITY 4096
-
-struct listener {
-	ev_io io;
-	int fd;
-	struct sockaddr_storage bound; /* for aegis_net_original_dst */
-	struct aegis_mesh_outbound *ob;
-};
 
 enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_HBONE };
 
@@ -62,8 +55,7 @@ struct counted {
 struct aegis_mesh_outbound {
 	struct ev_loop *loop;
 	struct aegis_mesh_outbound_opts opts;
-	struct listener ls[2];
-	size_t n_ls;
+	struct aegis_net_listeners ls;
 	struct aegis_routes *routes;            /* loop thread only */
 	_Atomic(struct aegis_routes *) pending; /* handed over by any thread */
 	ev_async swap;
@@ -446,10 +438,10 @@ static void route(struct conn *c)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct listener *l = container_of(w, struct listener, io);
-	struct aegis_mesh_outbound *ob = l->ob;
+	const struct aegis_net_listener *l = container_of(w, struct aegis_net_listener, io);
+	struct aegis_mesh_outbound *ob = w->data;
 	for (int i = 0; i < AEGIS_NET_ACCEPTS_PER_WAKEUP; i++) {
-		int fd = aegis_net_accept(l->fd, NULL);
+		int fd = aegis_net_accept(w->fd, NULL);
 		if (fd < 0)
 			break;
 		ob->stats.accepted++;
@@ -536,18 +528,10 @@ int aegis_mesh_outbound_new(struct ev_loop *loop, const struct aegis_mesh_outbou
 		goto fail;
 	ev_async_init(&ob->swap, swap_cb);
 	ev_async_start(loop, &ob->swap);
-	for (size_t i = 0; i < opts->n_listen && i < 2; i++) {
-		struct sockaddr_storage bound;
-		int fd = aegis_net_listen(&opts->listen[i], &bound);
-		if (fd < 0) {
-			rc = fd;
-			goto fail;
-		}
-		ob->ls[i] = (struct listener){.fd = fd, .bound = bound, .ob = ob};
-		ob->n_ls++;
-		ev_io_init(&ob->ls[i].io, accept_cb, fd, EV_READ);
-		ev_io_start(loop, &ob->ls[i].io);
-	}
+	rc = aegis_net_listeners_start(&ob->ls, loop, opts->listen, opts->n_listen, opts->listen_defaults,
+	                               "outbound", accept_cb, ob);
+	if (rc != 0)
+		goto fail;
 	if (opts->mtls != NULL) {
 		ev_timer_init(&ob->cert_watch, cert_watch_cb, 1.0, 1.0);
 		ev_timer_start(loop, &ob->cert_watch);
@@ -605,10 +589,7 @@ void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob)
 	while (ob->conns != NULL)
 		conn_free(ob->conns, true);
 	aegis_pipe_close_all(ob->loop);
-	for (size_t i = 0; i < ob->n_ls; i++) {
-		ev_io_stop(ob->loop, &ob->ls[i].io);
-		close(ob->ls[i].fd);
-	}
+	aegis_net_listeners_stop(&ob->ls, ob->loop);
 	ev_timer_stop(ob->loop, &ob->cert_watch);
 	ev_async_stop(ob->loop, &ob->swap);
 	aegis_routes_unref(atomic_exchange(&ob->pending, NULL));

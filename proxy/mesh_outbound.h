@@ -21,12 +21,15 @@
 
 #include "aegis/err.h"
 #include "mesh_hbone.h"
+#include "mesh_net.h"
 #include "mesh_routes.h"
 #include "mtls_ctx.h"
 
 struct aegis_mesh_outbound_opts {
-	struct sockaddr_storage listen[2]; /* 15001 on 127.0.0.1 and ::1 (REDIRECT's targets) */
+	struct sockaddr_storage
+	        listen[AEGIS_NET_MAX_LISTEN]; /* 15001 on 127.0.0.1 and ::1 (REDIRECT's targets) */
 	size_t n_listen;
+	bool listen_defaults; /* listen is the built-in default: addresses the host lacks are left out */
 	uint32_t connect_timeout_ms; /* when the DestinationRule sets none; 0 = 1000 */
 	uint32_t idle_timeout_ms;    /* 0 = 1 hour */
 	uint32_t attempts;           /* endpoints tried per connection; 0 = 3 */

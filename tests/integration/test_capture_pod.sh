@@ -212,14 +212,9 @@ proxy_part() {
 	fi
 	# shellcheck disable=SC2046
 	pod_spawn proxy proxy $(pod_proxy_cmd)
-	local got="" i
-	# 10 s, stretched under valgrind (scripts/valgrind.sh sets AEGIS_SLOW=10: start-up under memcheck is
-	# slow, and slower still while the other valgrind tests run beside it).
-	for i in $(seq $((50 * ${AEGIS_SLOW:-1}))); do
-		got=$(pod_exec "${DIG[@]}" +short -p 15053 @127.0.0.1 reviews.default.svc.cluster.local 2>/dev/null)
-		[[ "$got" == *10.96.10.11* ]] && break
-		sleep 0.2
-	done
+	local got
+	pod_wait_dns pod 127.0.0.1 15053 reviews.default.svc.cluster.local
+	got=$(pod_exec "${DIG[@]}" +short -p 15053 @127.0.0.1 reviews.default.svc.cluster.local 2>/dev/null)
 	if [[ "$got" != *10.96.10.11* ]]; then
 		bad "aegis-proxy does not answer reviews.default.svc.cluster.local with 10.96.10.11 ('$got'); log:"
 		sed 's/^/    /' "$POD_RUN/proxy.log" | tail -20

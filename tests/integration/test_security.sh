@@ -185,10 +185,7 @@ trap aegis_cleanup EXIT
 pod_spawn proxy pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen 127.0.0.1:15053 --dns-listen "[::1]:15053" --dns-listen "$POD_ADDR:15053" \
 	--allow-non-loopback-listen --query-log "$POD_RUN/proxy/query.log" --admin 127.0.0.1:15000
-for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
-	pod_exec dig @127.0.0.1 -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+pod_wait_dns pod 127.0.0.1 15053 "$MESHNAME"
 # The node is another host: its queries to the pod IP are refused (before capture: the inbound capture
 # rules would send its TCP to 15006).
 ACLOUT=$(node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=2 "$MESHNAME")
@@ -213,18 +210,12 @@ pod_clean_rules >/dev/null 2>&1
 # --allow-source admits the node; --deny-action drop sends nothing to anyone else.
 pod_spawn proxy2 pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen "$POD_ADDR:15053" --allow-non-loopback-listen --allow-source "$NODE_ADDR/32" --admin 127.0.0.1:15000
-for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
-	node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+pod_wait_dns node "$POD_ADDR" 15053 "$MESHNAME"
 expect_eq "acl: --allow-source admits the node" "$(node_exec dig @"$POD_ADDR" -p 15053 +short +tries=1 +time=2 "$MESHNAME")" "10.96.10.11"
 pod_stop proxy2
 pod_spawn proxy3 pod "$POD_PROXY" --config "$MESH" --cluster east --namespace default --resolv-conf "$POD_RESOLV" \
 	--dns-listen "$POD_ADDR:15053" --allow-non-loopback-listen --deny-action drop --admin 127.0.0.1:15000
-for _ in $(seq $((100 * ${AEGIS_SLOW:-1}))); do
-	pod_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=1 "$MESHNAME" >/dev/null 2>&1 && break
-	sleep 0.1
-done
+pod_wait_dns pod "$POD_ADDR" 15053 "$MESHNAME"
 out=$(node_exec dig @"$POD_ADDR" -p 15053 +tries=1 +time=1 "$MESHNAME" 2>&1)
 expect_match "acl: --deny-action drop sends nothing" "$out" "timed out|no servers could be reached"
 pod_stop proxy3

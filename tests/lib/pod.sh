@@ -127,6 +127,18 @@ pod_stop() {
 }
 
 # pod_wait_file FILE [SECONDS]: waits (bounded, default 10 s) until FILE exists.
+# pod_wait_dns pod|node SERVER PORT NAME: until a query for NAME to SERVER:PORT, sent from the pod or the
+# node, gets an answer (any: dig succeeds), at most 10 s, stretched by AEGIS_SLOW (scripts/valgrind.sh sets
+# it to 10: a proxy under memcheck starts slowly, more so beside the other valgrind tests). 0, or 1.
+pod_wait_dns() {
+	local where=$1 server=$2 port=$3 name=$4 i
+	for ((i = 0; i < 100 * ${AEGIS_SLOW:-1}; i++)); do
+		"${where}_exec" dig "@$server" -p "$port" +tries=1 +time=1 "$name" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 pod_wait_file() {
 	local f=$1 limit=$(( ${2:-10} * 10 )) i
 	for ((i = 0; i < limit; i++)); do

@@ -1,7 +1,8 @@
 /* Unit tests of proxy/mesh_net.c: a listener from aegis_net_listen() hands out connections that are
  * non-blocking, close-on-exec and TCP_NODELAY (inherited from the listener: no system call per accepted
  * connection), and an accept with nothing waiting says EAGAIN; a connection that was not redirected is
- * recognised as one (aegis_net_original_dst, aegis_net_dialled_listener). */
+ * recognised as one (aegis_net_original_dst, aegis_net_dialled_listener); aegis_net_listeners_start() opens
+ * and watches one socket per address (the three mesh listeners share it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -106,11 +107,84 @@ static void test_dialled_listener(void **state)
 	assert_false(aegis_net_dialled_listener(&any6, &t));
 }
 
+static int calls;
+static void *seen_owner;
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	calls++;
+	seen_owner = w->data;
+	int fd = aegis_net_accept(w->fd, NULL);
+	if (fd >= 0)
+		close(fd);
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* aegis_net_listeners_start(): one socket per address, each reported with its kernel-chosen port and
+ * watched by the callback with the owner in w->data; a failed second address leaves nothing open. */
+static void test_listeners(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct sockaddr_storage addrs[2] = {v4("127.0.0.1", 0), v6("::1", 0)};
+	struct aegis_net_listeners ls;
+	int owner;
+	assert_int_equal(aegis_net_listeners_start(&ls, loop, addrs, 2, false, "test", on_accept, &owner), 0);
+	assert_int_equal(ls.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		struct sockaddr_storage b = ls.l[i].bound;
+		assert_int_equal(b.ss_family, addrs[i].ss_family);
+		assert_int_not_equal(((struct sockaddr_in *)&b)->sin_port,
+		                     0); /* same offset in sockaddr_in6 */
+		int c = socket(b.ss_family, SOCK_STREAM, 0);
+		assert_int_equal(connect(c, (struct sockaddr *)&b,
+		                         b.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                                 : sizeof(struct sockaddr_in)),
+		                 0);
+		calls = 0;
+		seen_owner = NULL;
+		ev_run(loop, 0);
+		assert_int_equal(calls, 1);
+		assert_ptr_equal(seen_owner, &owner);
+		close(c);
+	}
+	/* An address this host does not have: with the defaults (skip_unavailable) it is left out and the
+	 * other listens; given by the user, it is an error; left with none, an error too. */
+	struct sockaddr_storage gone[2] = {v4("127.0.0.1", 0), v6("fd00:dead::1", 0)};
+	struct aegis_net_listeners ls3;
+	assert_int_equal(aegis_net_listeners_start(&ls3, loop, gone, 2, true, "test", on_accept, &owner), 0);
+	assert_int_equal(ls3.n, 1);
+	assert_int_equal(ls3.l[0].bound.ss_family, AF_INET);
+	aegis_net_listeners_stop(&ls3, loop);
+	errno = 0;
+	assert_true(aegis_net_listeners_start(&ls3, loop, gone, 2, false, "test", on_accept, &owner) < 0);
+	assert_int_equal(errno, EADDRNOTAVAIL);
+	assert_int_equal(ls3.n, 0);
+	assert_true(aegis_net_listeners_start(&ls3, loop, gone + 1, 1, true, "test", on_accept, &owner) < 0);
+	assert_int_equal(ls3.n, 0);
+	/* The second address is the first's port again: refused even with skip_unavailable (a real
+	 * failure, not a missing address), and the first is closed too. */
+	struct sockaddr_storage dup[2] = {v4("127.0.0.1", 0), ls.l[0].bound};
+	struct aegis_net_listeners ls2;
+	errno = 0;
+	assert_true(aegis_net_listeners_start(&ls2, loop, dup, 2, true, "test", on_accept, &owner) < 0);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(ls2.n, 0);
+	aegis_net_listeners_stop(&ls, loop);
+	assert_int_equal(ls.n, 0);
+	aegis_net_listeners_stop(&ls, loop); /* again: nothing */
+	assert_int_equal(aegis_net_listeners_start(&ls2, loop, addrs, 3, false, "test", on_accept, &owner),
+	                 AEGIS_EINVAL);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_listen_accept_nodelay),
 	        cmocka_unit_test(test_dialled_listener),
+	        cmocka_unit_test(test_listeners),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
