@@ -15,7 +15,7 @@
 #   --pairs LIST    subset of aegis-hbone,aegis-direct,nginx,haproxy,nginx-full,haproxy-full (default: all
 #                   of them; aegis-hbone only when `aegis-proxy --help` has --mesh-transport hbone)
 #   --no-perf       skip the perf profile of Aegis's proxy A and the strace -c call mixes (proxy A warm, A and B
-#                   per new connection)
+#                   per new connection and per 64 KiB in bulk)
 #   --aegis-nodelay what-if: also run aegis-hbone-nodelay/aegis-direct-nodelay, aegis-proxy with
 #                   bench/mesh_nodelay.so preloaded (TCP_NODELAY on accepted sockets); not shipped behaviour
 #   --skip-setup    do not run scripts/setup.sh bench

@@ -484,11 +484,11 @@ def perf_profile(pair, a, out_path):
 
 
 def syscall_mix(pair, a):
-    """strace -c -f during a warm (wrk) run on proxy A, and during a new-connection run on proxies A and B:
-    system calls per request or connection, by name. strace slows the proxy, which changes how much each
+    """strace -c -f during a warm (wrk) run on proxy A, during a new-connection run and during a bulk run on
+    proxies A and B: system calls per request, per connection or per 64 KiB carried, by name. strace slows the proxy, which changes how much each
     call carries, so this is the call mix, not a cost."""
     out = {}
-    for wl, sides in (("warm", ("a",)), ("conn", ("a", "b"))):
+    for wl, sides in (("warm", ("a",)), ("conn", ("a", "b")), ("bulk", ("a", "b"))):
         tracers = {}
         for side in sides:
             path = "%s/strace-%s-%s-%s.txt" % (a.run, pair.name, wl, side)
@@ -512,9 +512,9 @@ def syscall_mix(pair, a):
                 f = line.split()
                 if len(f) >= 5 and re.match(r"^[0-9.]+$", f[0]) and f[-1] != "total":
                     calls[f[-1]] = int(f[3])
-            n = max(1, res["requests"])
+            n = max(1, res["bytes"] / 65536.0 if wl == "bulk" else res["requests"])
             top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
-            out["%s_%s" % (wl, side)] = {"requests": res["requests"], "per_req": sum(calls.values()) / n,
+            out["%s_%s" % (wl, side)] = {"requests": n, "per_req": sum(calls.values()) / n,
                                          "top": [(k, v / n) for k, v in top]}
     return out
 
@@ -622,10 +622,11 @@ def report(a, results, pairs, transports_note, perf_text, strace_mix, failures, 
         L.append("- round %d (order %s): %s" % (r + 1, " → ".join(res["_order"]), "; ".join(parts)))
     if strace_mix:
         L.append("")
-        L.append("System calls per request (warm workload, proxy A) and per new connection (proxies A and B), "
-                 "`strace -c -f`; strace slows the proxy, so this is the call mix, not a cost:")
+        L.append("System calls per request (warm workload, proxy A), per new connection and per 64 KiB in bulk "
+                 "(proxies A and B), `strace -c -f`; strace slows the proxy, so this is the call mix, not a cost:")
         L.append("")
-        what = {"warm_a": "warm, A, per request", "conn_a": "new connection, A", "conn_b": "new connection, B"}
+        what = {"warm_a": "warm, A, per request", "conn_a": "new connection, A", "conn_b": "new connection, B",
+                "bulk_a": "bulk, A, per 64 KiB", "bulk_b": "bulk, B, per 64 KiB"}
         for p, mix in strace_mix.items():
             for k, m in mix.items():
                 L.append("- %s, %s: %.1f (%s)" % (p, what.get(k, k), m["per_req"],

@@ -20,6 +20,8 @@
 #define DIRECT_MIN   (8u << 10)
 #define FRAME_HDLEN  9u
 
+_Static_assert(AEGIS_HBONE_REFUSED_STREAM == NGHTTP2_REFUSED_STREAM, "HTTP/2 REFUSED_STREAM");
+
 struct hstream {
 	struct hstream *prev, *next; /* every stream of the session, so free() can release them */
 	int32_t id;
@@ -29,6 +31,7 @@ struct hstream {
 	bool eof;          /* the application half-closed: END_STREAM once buf is empty */
 	bool deferred;     /* the data provider is waiting for bytes */
 	bool established;  /* 200 sent or received: DATA may flow */
+	size_t optimistic; /* client: buffered bytes that may go before the answer (aegis_hbone_connect) */
 	/* server: bytes (and END_STREAM) the client sent before our 200, handed over with it; bounded by
 	 * the stream window, since they are not consumed until the application takes them */
 	uint8_t *early;
@@ -96,9 +99,11 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t leng
 	(void)s;
 	(void)id;
 	(void)user;
-	size_t n = st->established ? st->used : 0;
+	size_t n = st->established ? st->used : st->optimistic;
 	if (n > length)
 		n = length;
+	if (!st->established)
+		st->optimistic -= n;
 	if (n > 0) {
 		size_t first = AEGIS_HBONE_STREAM_OUTBUF - st->head;
 		if (first > n)
@@ -442,14 +447,23 @@ bool aegis_hbone_alive(const struct aegis_hbone *h)
 	       (nghttp2_session_want_read(h->s) || nghttp2_session_want_write(h->s) || h->ooff < h->olen);
 }
 
-int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, void *stream_user)
+int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, const uint8_t *early,
+                            size_t early_len, void *stream_user)
 {
-	if (h->server)
+	if (h->server || early_len > AEGIS_HBONE_STREAM_OUTBUF)
 		return AEGIS_EINVAL;
 	struct hstream *st = stream_new(h, 0);
 	if (st == NULL)
 		return AEGIS_ENOMEM;
 	st->user = stream_user;
+	if (early_len > 0) {
+		if ((st->buf = malloc(AEGIS_HBONE_STREAM_OUTBUF)) == NULL) {
+			stream_free(h, st);
+			return AEGIS_ENOMEM;
+		}
+		memcpy(st->buf, early, early_len);
+		st->used = st->optimistic = early_len;
+	}
 	/* ztunnel's request: CONNECT and the authority, nothing else is required. */
 	nghttp2_nv nv[] = {
 	        {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, NGHTTP2_NV_FLAG_NONE},
@@ -557,6 +571,12 @@ size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id)
 	if (st == NULL || st->eof)
 		return 0;
 	return AEGIS_HBONE_STREAM_OUTBUF - st->used;
+}
+
+size_t aegis_hbone_buffered(const struct aegis_hbone *h, int32_t id)
+{
+	const struct hstream *st = stream_of(h, id);
+	return st != NULL ? st->used : 0;
 }
 
 void aegis_hbone_shutdown(struct aegis_hbone *h, int32_t id)

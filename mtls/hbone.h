@@ -25,11 +25,12 @@
 
 #include "aegis/err.h"
 
-#define AEGIS_HBONE_STREAM_WINDOW (4u << 20)   /* 4 MiB */
-#define AEGIS_HBONE_CONN_WINDOW   (16u << 20)  /* 16 MiB */
-#define AEGIS_HBONE_MAX_STREAMS   1000u        /* concurrent streams we accept per connection */
-#define AEGIS_HBONE_STREAM_OUTBUF (256u << 10) /* app bytes buffered per stream towards the peer */
-#define AEGIS_HBONE_AUTHORITY_MAX 64
+#define AEGIS_HBONE_STREAM_WINDOW  (4u << 20)   /* 4 MiB */
+#define AEGIS_HBONE_CONN_WINDOW    (16u << 20)  /* 16 MiB */
+#define AEGIS_HBONE_MAX_STREAMS    1000u        /* concurrent streams we accept per connection */
+#define AEGIS_HBONE_STREAM_OUTBUF  (256u << 10) /* app bytes buffered per stream towards the peer */
+#define AEGIS_HBONE_AUTHORITY_MAX  64
+#define AEGIS_HBONE_REFUSED_STREAM 0x7u /* the HTTP/2 error code of a stream the peer did not process */
 
 struct aegis_hbone;
 
@@ -74,9 +75,14 @@ int aegis_hbone_flush(struct aegis_hbone *h, aegis_hbone_write_fn write, void *i
 bool aegis_hbone_want_write(const struct aegis_hbone *h);
 bool aegis_hbone_alive(const struct aegis_hbone *h);
 
-/* Client: opens a CONNECT stream to authority ("10.0.0.1:9080", "[2001:db8::1]:9080"). stream_user is
- * handed to the stream's callbacks. Returns the stream id (> 0) or a negative aegis_err. */
-int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, void *stream_user);
+/* Client: opens a CONNECT stream to authority ("10.0.0.1:9080", "[2001:db8::1]:9080"). The early_len
+ * bytes at early (at most AEGIS_HBONE_STREAM_OUTBUF; none with 0) are the application's first bytes: they
+ * follow the HEADERS at once, without waiting for the answer (any peer that speaks HTTP/2 keeps them in
+ * the stream window until it answers, and drops them with any status but 200). Bytes written later wait
+ * for the 200. stream_user is handed to the stream's callbacks. Returns the stream id (> 0) or a negative
+ * aegis_err. */
+int32_t aegis_hbone_connect(struct aegis_hbone *h, const char *authority, const uint8_t *early,
+                            size_t early_len, void *stream_user);
 
 /* Server: answers a request. 200 opens the tunnel (stream_user then goes to its callbacks); any other
  * status ends the stream. Bytes and END_STREAM the client sent before the 200 (an optimistic client)
@@ -96,6 +102,8 @@ size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id);
 int aegis_hbone_write_iov(struct aegis_hbone *h, int32_t id, struct iovec iov[2]);
 /* Queues n bytes that were put where aegis_hbone_write_iov() said (n <= its room). 0 or AEGIS_EINVAL. */
 int aegis_hbone_commit(struct aegis_hbone *h, int32_t id, size_t n);
+/* Bytes of the application buffered on stream id, not yet framed for the peer (0 for an unknown stream). */
+size_t aegis_hbone_buffered(const struct aegis_hbone *h, int32_t id);
 /* Half-close: END_STREAM after what is buffered. */
 void aegis_hbone_shutdown(struct aegis_hbone *h, int32_t id);
 /* Gives back len bytes of window once the application has them. */

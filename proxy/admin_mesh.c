@@ -312,6 +312,11 @@ static void outbound_metrics(struct aegis_metrics *m, const struct aegis_admin_m
 	        st.connect_failures);
 	counter(m, "aegis_mesh_outbound_retries_total", "Connections retried on another endpoint.",
 	        st.retries);
+	counter(m, "aegis_mesh_outbound_not_retried_total",
+	        "HBONE connections that failed after their early bytes went out (not tried elsewhere).",
+	        st.not_retried);
+	counter(m, "aegis_mesh_outbound_early_bytes_total",
+	        "Application bytes read at accept and sent with the HBONE CONNECT.", st.early_bytes);
 	counter(m, "aegis_mesh_outlier_ejections_total",
 	        "Endpoints ejected after consecutive connect failures.", st.ejections);
 	aegis_metrics_family(m, "aegis_mesh_outbound_mtls_total", AEGIS_METRIC_COUNTER,

@@ -170,6 +170,12 @@ static void tun_update(struct tun *t)
 	}
 }
 
+enum aegis_mesh_hbone_result aegis_mesh_hbone_tun_failure(const struct tun *t,
+                                                          enum aegis_mesh_hbone_result fallback)
+{
+	return t->early_sent ? AEGIS_MESH_HBONE_FAILED_UNSURE : fallback;
+}
+
 /* Every abrupt end of a stream is counted (aegis_hbone_stream_resets_total) and logged at debug, once. */
 void aegis_mesh_hbone_tun_note_reset(struct aegis_mesh_hbone *hb, struct tun *t,
                                      enum aegis_mesh_hbone_reset r, const char *why, uint32_t h2_error)
@@ -365,6 +371,7 @@ static void conn_fail(struct hconn *c, enum aegis_mesh_hbone_result result, cons
 		aegis_mesh_hbone_tun_unlink(t);
 		aegis_mesh_hbone_open_cb cb = t->cb;
 		void *user = t->user;
+		enum aegis_mesh_hbone_result r = aegis_mesh_hbone_tun_failure(t, result);
 		if (cb != NULL) {
 			/* Not ours: the caller keeps the socket. */
 			t->fd = -1;
@@ -375,7 +382,7 @@ static void conn_fail(struct hconn *c, enum aegis_mesh_hbone_result result, cons
 		}
 		aegis_mesh_hbone_tun_free(hb, t, true);
 		if (cb != NULL)
-			cb(user, result, why);
+			cb(user, r, why);
 	}
 	ev_io_stop(hb->loop, &c->io);
 	ev_timer_stop(hb->loop, &c->timer);
@@ -511,13 +518,15 @@ static void on_data(void *user, int32_t id, const uint8_t *data, size_t len, voi
 
 static void on_eof(void *user, int32_t id, void *stream_user)
 {
+	struct hconn *c = user;
 	struct tun *t = stream_user;
-	(void)user;
-	(void)id;
 	if (t == NULL)
 		return;
 	t->peer_eof = true;
-	if (t->len == 0 && t->fd >= 0 && !t->app_shut) {
+	/* When the application's half is done and out too, the stream closes now and close() sends the FIN;
+	 * otherwise the application hears the peer's end at once, not after our bytes drained. */
+	bool closing = t->app_eof && aegis_hbone_buffered(c->h, id) == 0;
+	if (t->len == 0 && t->fd >= 0 && !t->app_shut && !closing) {
 		(void)shutdown(t->fd, SHUT_WR);
 		t->app_shut = true;
 	}
@@ -540,13 +549,18 @@ static void on_close(void *user, int32_t id, uint32_t error_code, void *stream_u
 	aegis_mesh_hbone_tun_unlink(t);
 	if (cb != NULL) {
 		/* Closed before any answer (REFUSED_STREAM after a GOAWAY, a reset): try elsewhere, and not
-		 * on this connection again. */
+		 * on this connection again. REFUSED_STREAM promises the peer processed nothing (RFC 9113
+		 * 8.7), so early bytes may go elsewhere then; after any other reset they may have arrived. */
+		enum aegis_mesh_hbone_result r =
+		        error_code == AEGIS_HBONE_REFUSED_STREAM
+		                ? AEGIS_MESH_HBONE_CONNECT_FAILED
+		                : aegis_mesh_hbone_tun_failure(t, AEGIS_MESH_HBONE_CONNECT_FAILED);
 		c->draining = true;
 		t->fd = -1;
 		t->cb = NULL;
 		hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
 		aegis_mesh_hbone_tun_free(hb, t, false);
-		cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "stream closed before an answer");
+		cb(u, r, "stream closed before an answer");
 		return;
 	}
 	bool clean = error_code == 0 && t->peer_eof && t->app_eof;
@@ -676,8 +690,10 @@ void aegis_mesh_hbone_conn_start_tls(struct hconn *c)
 	/* A pooled connection carries many small records: keeping its buffers saves a malloc/free pair per
 	 * record (the shared context releases them, which suits the many idle relays of the direct path). */
 	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	/* Read whole socket buffers instead of a record header and then its body: half the read calls. */
+	/* Read whole socket buffers instead of a record header and then its body, and several records per
+	 * read: a DATA frame is four records (mtls/hbone.c), so one read takes a frame. */
 	SSL_set_read_ahead(c->ssl, 1);
+	SSL_set_default_read_buffer_len(c->ssl, READ_BUF);
 	if (c->server)
 		SSL_set_accept_state(c->ssl);
 	else
@@ -694,25 +710,35 @@ static bool conn_read(struct hconn *c)
 {
 	struct aegis_mesh_hbone *hb = c->hb;
 	for (int i = 0; i < READ_ROUNDS; i++) {
-		ERR_clear_error();
-		int n = SSL_read(c->ssl, hb->scratch, (int)SCRATCH);
-		if (n > 0) {
+		/* SSL_read gives one record at a time: gather what the SSL holds already (no system call)
+		 * so that the session sees whole frames and the application gets them in one send. */
+		size_t have = 0;
+		int n;
+		do {
+			ERR_clear_error();
+			n = SSL_read(c->ssl, hb->scratch + have, (int)(SCRATCH - have));
+			if (n > 0)
+				have += (size_t)n;
+		} while (n > 0 && have < SCRATCH && SSL_has_pending(c->ssl));
+		int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+		if (have > 0) {
 			c->last_rx = ev_now(hb->loop);
-			if (aegis_hbone_recv(c->h, hb->scratch, (size_t)n) != 0) {
+			if (aegis_hbone_recv(c->h, hb->scratch, have) != 0) {
 				AEGIS_LOG(AEGIS_LOG_WARN, "hbone: peer broke HTTP/2", LKV_S("conn", c->what));
 				if (aegis_hbone_flush(c->h, tls_write, c) != 0) /* its GOAWAY, best effort */
 					ERR_clear_error();
 				conn_fail(c, AEGIS_MESH_HBONE_CONNECT_FAILED, "HTTP/2 protocol error");
 				return false;
 			}
-			/* Less than asked and nothing decrypted inside the SSL: the socket is most likely
-			 * empty, and the loop is level-triggered, so skip the read that would only say EAGAIN
-			 * (one system call per wake-up, a good part of the per-stream cost). */
-			if ((size_t)n < SCRATCH && SSL_pending(c->ssl) == 0 && !SSL_has_pending(c->ssl))
+		}
+		if (e == SSL_ERROR_NONE) {
+			/* Room left and nothing more inside the SSL: the socket is most likely empty, and the
+			 * loop is level-triggered, so skip the read that would only say EAGAIN (one system
+			 * call per wake-up, a good part of the per-stream cost). */
+			if (have < SCRATCH)
 				return true;
 			continue;
 		}
-		int e = SSL_get_error(c->ssl, n);
 		if (e == SSL_ERROR_WANT_READ)
 			return true;
 		if (e == SSL_ERROR_WANT_WRITE) {

@@ -84,6 +84,8 @@ enum aegis_mesh_hbone_result {
 	AEGIS_MESH_HBONE_CONNECT_FAILED, /* TCP, connection lost, timeout, or a non-200 answer: try elsewhere
 	                                  */
 	AEGIS_MESH_HBONE_REFUSED,        /* TLS handshake or peer identity refused (see the mtls counters) */
+	AEGIS_MESH_HBONE_FAILED_UNSURE,  /* timeout, reset or connection lost after the early bytes went out:
+	                                    the peer may have delivered them, so do not try elsewhere */
 };
 
 /* why lives only during the call. */
@@ -103,12 +105,15 @@ void aegis_mesh_hbone_free(struct aegis_mesh_hbone *hb);
 /* Outbound: carries app_fd to endpoint ep (its address and target port: the :authority) over a pooled
  * connection to <ep address>:peer_port whose peer presents one of ids[0..n_ids) (copied). connect_ms
  * bounds the TCP connect of a new connection and the wait for the CONNECT's answer; what names the
- * application connection in logs. On
- * AEGIS_MESH_HBONE_OK the glue owns app_fd; otherwise the caller still does. Returns 0 and *req (valid
- * until the callback fires or aegis_mesh_hbone_cancel), or an aegis_err (the callback never fires). */
+ * application connection in logs. early[0..early_len) are bytes already read from app_fd (its first
+ * ones, at most AEGIS_HBONE_STREAM_OUTBUF): they go out right behind the CONNECT, without waiting for the
+ * answer; the caller keeps them unchanged until the callback or the cancel, to send them again elsewhere
+ * after a refusal (AEGIS_MESH_HBONE_FAILED_UNSURE says when that is not safe). On AEGIS_MESH_HBONE_OK the
+ * glue owns app_fd; otherwise the caller still does. Returns 0 and *req (valid until the callback fires or
+ * aegis_mesh_hbone_cancel), or an aegis_err (the callback never fires). */
 int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct aegis_routes_addr *ep,
-                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const char *what,
-                          aegis_mesh_hbone_open_cb cb, void *user,
+                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const uint8_t *early,
+                          size_t early_len, const char *what, aegis_mesh_hbone_open_cb cb, void *user,
                           struct aegis_mesh_hbone_req **req) AEGIS_WUR;
 
 /* Abandons a request whose callback has not fired (the stream is reset); app_fd stays the caller's. */

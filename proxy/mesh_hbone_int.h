@@ -21,6 +21,7 @@
 #define HANDSHAKE_MS     5000
 #define LOCAL_CONNECT_MS 1000
 #define SCRATCH          (64u << 10)
+#define READ_BUF         (4u * 16709u) /* OpenSSL's read buffer: four whole records (SSL3_RT_MAX_ + 256) */
 #define READ_ROUNDS      64
 /* The expected identities, joined by '\n'. */
 #define KEY_MAX    1024
@@ -82,6 +83,9 @@ struct tun {
 	double last_active;
 	aegis_mesh_hbone_open_cb cb; /* client, until the answer */
 	void *user;
+	const uint8_t *early; /* client, until submitted: the caller's first bytes (borrowed) */
+	size_t early_len;
+	bool early_sent; /* client: early bytes were queued, so a failure before the answer is unsure */
 	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
 };
 
@@ -118,6 +122,10 @@ void aegis_mesh_hbone_tun_free(struct aegis_mesh_hbone *hb, struct tun *t, bool 
 void aegis_mesh_hbone_tun_timer(struct aegis_mesh_hbone *hb, struct tun *t, double s);
 /* The stream is established (200 sent or received): the application socket joins the splice. */
 void aegis_mesh_hbone_tun_open(struct hconn *c, struct tun *t);
+/* What a failure of t's CONNECT before its answer means for the caller: fallback, or
+ * AEGIS_MESH_HBONE_FAILED_UNSURE when t's early bytes may have reached the peer. */
+enum aegis_mesh_hbone_result aegis_mesh_hbone_tun_failure(const struct tun *t,
+                                                          enum aegis_mesh_hbone_result fallback);
 /* Counts and logs an abrupt end of t, once; why is copied into the log only. */
 void aegis_mesh_hbone_tun_note_reset(struct aegis_mesh_hbone *hb, struct tun *t,
                                      enum aegis_mesh_hbone_reset r, const char *why, uint32_t h2_error);

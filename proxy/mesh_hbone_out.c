@@ -69,10 +69,13 @@ static bool pool_usable(const struct hconn *c, const struct sockaddr_storage *pe
 /* Client: submits the CONNECT of a stream waiting on c. False when c cannot take it (going away). */
 bool aegis_mesh_hbone_out_submit(struct hconn *c, struct tun *t)
 {
-	int32_t id = aegis_hbone_connect(c->h, t->authority, t);
+	int32_t id = aegis_hbone_connect(c->h, t->authority, t->early, t->early_len, t);
 	if (id < 0)
 		return false;
 	t->id = id;
+	t->early_sent = t->early_len > 0;
+	t->early = NULL;
+	t->early_len = 0;
 	aegis_mesh_hbone_conn_dirty(c);
 	return true;
 }
@@ -113,6 +116,8 @@ void aegis_mesh_hbone_out_timeout(struct tun *t)
 	struct aegis_mesh_hbone *hb = c->hb;
 	aegis_mesh_hbone_open_cb cb = t->cb;
 	void *u = t->user;
+	enum aegis_mesh_hbone_result result =
+	        aegis_mesh_hbone_tun_failure(t, AEGIS_MESH_HBONE_CONNECT_FAILED);
 	t->cb = NULL;
 	t->fd = -1;
 	hb->stats.connect_failures[AEGIS_MESH_HBONE_OUT][AEGIS_HBONE_FNONE]++;
@@ -125,19 +130,21 @@ void aegis_mesh_hbone_out_timeout(struct tun *t)
 		aegis_mesh_hbone_tun_free(hb, t, false);
 	}
 	if (cb)
-		cb(u, AEGIS_MESH_HBONE_CONNECT_FAILED, "no answer to CONNECT");
+		cb(u, result, "no answer to CONNECT");
 }
 
 /* ---- public ---- */
 
 int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct aegis_routes_addr *ep,
-                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const char *what,
-                          aegis_mesh_hbone_open_cb cb, void *user, struct aegis_mesh_hbone_req **req)
+                          const char *const *ids, size_t n_ids, uint32_t connect_ms, const uint8_t *early,
+                          size_t early_len, const char *what, aegis_mesh_hbone_open_cb cb, void *user,
+                          struct aegis_mesh_hbone_req **req)
 {
 	char key[KEY_MAX];
 	struct aegis_routes_addr pa = *ep;
 	struct sockaddr_storage peer;
-	if (n_ids == 0 || n_ids > 16 || pool_key(ids, n_ids, key, sizeof(key)) != 0)
+	if (n_ids == 0 || n_ids > 16 || early_len > AEGIS_HBONE_STREAM_OUTBUF ||
+	    pool_key(ids, n_ids, key, sizeof(key)) != 0)
 		return AEGIS_EINVAL;
 	pa.port = hb->opts.peer_port ? hb->opts.peer_port : 15008;
 	aegis_net_to_sockaddr(&pa, &peer);
@@ -150,6 +157,8 @@ int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct 
 	}
 	t->cb = cb;
 	t->user = user;
+	t->early = early;
+	t->early_len = early_len;
 	if (connect_ms == 0)
 		connect_ms = 1000;
 	struct hconn *c = hb->conns;

@@ -21,6 +21,7 @@
 #include "mesh_pipe.h"
 
 #define MAX_ATTEMPTS     8
+#define EARLY_MAX        (16u << 10) /* first application bytes read at accept for an HBONE CONNECT */
 #define HANDSHAKE_MS     5000
 #define OUTLIER_CAPACITY 4096
 
@@ -43,6 +44,8 @@ struct conn {
 	const struct aegis_routes_endpoint *ep;
 	const struct aegis_routes_endpoint *tried[MAX_ATTEMPTS];
 	size_t n_tried;
+	uint8_t *early; /* HBONE: the application's first bytes, sent with every CONNECT attempt */
+	size_t early_len;
 	char what[160];
 };
 
@@ -97,6 +100,7 @@ static void conn_free(struct conn *c, bool close_app)
 	if (close_app && c->app_fd >= 0)
 		close(c->app_fd);
 	aegis_routes_unref(c->routes);
+	free(c->early);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -171,8 +175,9 @@ static void wait_io(struct conn *c, int events, double timeout_s)
 	}
 }
 
-/* A connect to the current endpoint failed: count it, maybe eject, and try another endpoint. */
-static void connect_failed(struct conn *c, const char *why)
+/* A connect to the current endpoint failed: count it, maybe eject, and try another endpoint unless
+ * may_retry is false (bytes of the application may have reached this one). */
+static void connect_failed(struct conn *c, const char *why, bool may_retry)
 {
 	struct aegis_mesh_outbound *ob = c->ob;
 	ob->stats.connect_failures++;
@@ -203,7 +208,13 @@ static void connect_failed(struct conn *c, const char *why)
 	uint32_t max = ob->opts.attempts ? ob->opts.attempts : 3;
 	if (max > MAX_ATTEMPTS)
 		max = MAX_ATTEMPTS;
-	if (c->n_tried >= max) {
+	if (!may_retry) {
+		ob->stats.not_retried++;
+		AEGIS_LOG(AEGIS_LOG_INFO, "not retried: the application's first bytes may have arrived",
+		          LKV_S("cluster", c->cluster->name),
+		          LKV_S("endpoint", aegis_sockaddr_str(&ss, buf, sizeof(buf))));
+	}
+	if (!may_retry || c->n_tried >= max) {
 		conn_free(c, true);
 		return;
 	}
@@ -273,7 +284,7 @@ static void connected(struct conn *c)
 	struct aegis_mesh_outbound *ob = c->ob;
 	int err = aegis_net_connect_result(c->up_fd);
 	if (err != 0) {
-		connect_failed(c, strerror(err));
+		connect_failed(c, strerror(err), true);
 		return;
 	}
 	if (c->cluster == NULL || c->cluster->mode == AEGIS_ROUTES_PLAIN) {
@@ -318,7 +329,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = container_of(w, struct conn, timer);
 	if (c->st == ST_CONNECTING) {
-		connect_failed(c, "connect timeout");
+		connect_failed(c, "connect timeout", true);
 	} else {
 		aegis_mtls_note_timeout(c->ob->opts.mtls, c->what);
 		c->ob->stats.mtls_refused++;
@@ -347,7 +358,7 @@ static void hbone_done(void *user, enum aegis_mesh_hbone_result r, const char *w
 		conn_free(c, true);
 		return;
 	}
-	connect_failed(c, why);
+	connect_failed(c, why, r != AEGIS_MESH_HBONE_FAILED_UNSURE);
 }
 
 static void start_hbone(struct conn *c, uint32_t timeout_ms)
@@ -357,10 +368,10 @@ static void start_hbone(struct conn *c, uint32_t timeout_ms)
 	const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
 	size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
 	c->st = ST_HBONE;
-	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->what,
-	                          hbone_done, c, &c->req) != 0) {
+	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->early,
+	                          c->early_len, c->what, hbone_done, c, &c->req) != 0) {
 		c->req = NULL;
-		connect_failed(c, strerror(errno));
+		connect_failed(c, strerror(errno), true);
 	}
 }
 
@@ -369,7 +380,7 @@ static void start_connect(struct conn *c, const struct sockaddr_storage *to, uin
 	c->st = ST_CONNECTING;
 	if (aegis_net_connect(to, c->ob->opts.so_mark, &c->up_fd) != 0) {
 		c->up_fd = -1;
-		connect_failed(c, strerror(errno));
+		connect_failed(c, strerror(errno), true);
 		return;
 	}
 	wait_io(c, EV_WRITE, (timeout_ms ? timeout_ms : 1000) / 1000.0);
@@ -403,6 +414,25 @@ static void attempt(struct conn *c)
 		start_connect(c, &to, t);
 }
 
+/* What a client sends right after connecting (an HTTP request, a TLS ClientHello) is usually in the socket
+ * by the time it is accepted: it rides with the CONNECT instead of waiting for the 200, which saves the
+ * peer a wake-up and the connection a round trip (docs/mesh.md, "Early bytes"). Nothing there (a
+ * server-speaks-first protocol), end of file or an error leave it all to the tunnel. False when the
+ * bytes read cannot be kept (no memory). */
+static bool read_early(struct conn *c)
+{
+	uint8_t buf[EARLY_MAX];
+	ssize_t n = recv(c->app_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n <= 0)
+		return true;
+	if ((c->early = malloc((size_t)n)) == NULL)
+		return false; /* the bytes are out of the socket and cannot be kept */
+	memcpy(c->early, buf, (size_t)n);
+	c->early_len = (size_t)n;
+	c->ob->stats.early_bytes += (uint64_t)n;
+	return true;
+}
+
 static void route(struct conn *c)
 {
 	struct aegis_mesh_outbound *ob = c->ob;
@@ -430,6 +460,10 @@ static void route(struct conn *c)
 		AEGIS_LOG(AEGIS_LOG_WARN, "mesh destination but no --cert-dir: connection refused",
 		          LKV_S("cluster", cl->name));
 		ob->stats.mtls_refused++;
+		conn_free(c, true);
+		return;
+	}
+	if (cl->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL && !read_early(c)) {
 		conn_free(c, true);
 		return;
 	}

@@ -47,6 +47,8 @@ struct aegis_mesh_outbound_stats {
 	uint64_t no_endpoint;
 	uint64_t connect_failures;
 	uint64_t retries;
+	uint64_t not_retried; /* HBONE: failed after the early bytes went out, so not tried elsewhere */
+	uint64_t early_bytes; /* HBONE: application bytes sent with the CONNECT (read at accept) */
 	uint64_t ejections;
 	uint64_t mtls_ok;
 	uint64_t mtls_refused; /* handshake failed or wrong identity: see the aegis_mtls counters */

@@ -438,6 +438,18 @@ else
 	echo "iperf3 not installed: the iperf3 runs are skipped (scripts/setup.sh bench installs it)"
 fi
 
+# The bulk clients write a header right after connecting (client.py's server greets first): pod A reads it
+# at accept and sends it with the CONNECT (docs/mesh.md, "Early bytes"); the checks above saw every byte
+# arrive in order. No connection was given up unretried.
+mesh_scrape a "$RUN/metrics-a-bulk.txt"
+early=$(mesh_metric "$RUN/metrics-a-bulk.txt" aegis_mesh_outbound_early_bytes_total)
+unretried=$(mesh_metric "$RUN/metrics-a-bulk.txt" aegis_mesh_outbound_not_retried_total)
+if [ "$early" -gt 0 ] && [ "$unretried" = 0 ]; then
+	ok "early bytes: $early application bytes went out with their CONNECT, none unretried"
+else
+	bad "early bytes: early=$early not_retried=$unretried"
+fi
+
 # ---- 2c. IPv6 end to end (fixture service reviews6): pod A's application connects to the IPv6 VIP
 # [fd00:10:96::11]:9080, whose endpoints are pods B (v1) and C (v2) at their IPv6 addresses, split 50/50.
 # ip6tables (aegis-iptables) sends it to [::1]:15001; the proxy reads IP6T_SO_ORIGINAL_DST, routes it and

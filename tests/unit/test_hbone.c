@@ -146,7 +146,7 @@ static void teardown_pair(struct side *c, struct side *s)
  */
 static int32_t open_tunnel(struct side *c, struct side *s)
 {
-	int32_t id = aegis_hbone_connect(c->h, "10.0.0.1:9080", NULL);
+	int32_t id = aegis_hbone_connect(c->h, "10.0.0.1:9080", NULL, 0, NULL);
 	assert_true(id > 0);
 	pump(c, s);
 	assert_int_equal(aegis_hbone_respond(s->h, s->req_id, 200, NULL), 0);
@@ -159,9 +159,10 @@ static void test_connect_200_data_halfclose(void **state)
 	(void)state;
 	struct side c, s;
 	setup_pair(&c, &s);
-	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL);
+	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", NULL, 0, NULL);
 	assert_true(id > 0);
-	/* Bytes written before the 200 wait for it (ztunnel sends none before the answer either). */
+	/* Bytes written after the CONNECT wait for the 200 (only aegis_hbone_connect()'s early bytes do not).
+	 */
 	assert_int_equal(aegis_hbone_write(c.h, id, (const uint8_t *)"hello", 5), 5);
 	pump(&c, &s);
 	assert_string_equal(s.authority, "10.0.0.1:9080");
@@ -254,12 +255,54 @@ static void test_early_data_before_200(void **state)
 	teardown_pair(&c, &s);
 }
 
+/* Our client's early bytes: they go right behind the HEADERS, reach the server's application only with the
+ * 200 (and before what was written after the CONNECT); with a 503 nobody gets them. */
+static void test_connect_early_bytes(void **state)
+{
+	(void)state;
+	struct side c, s;
+	setup_pair(&c, &s);
+	int32_t id = aegis_hbone_connect(c.h, "10.0.0.1:9080", (const uint8_t *)"hello", 5, NULL);
+	assert_true(id > 0);
+	assert_int_equal(aegis_hbone_write(c.h, id, (const uint8_t *)" world", 6), 6);
+	assert_int_equal(aegis_hbone_buffered(c.h, id), 11);
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_buffered(c.h, id), 6); /* the early bytes went, the rest waits */
+	assert_int_equal(s.req_id, id);
+	assert_int_equal(s.got, 0);
+	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 200, NULL), 0);
+	assert_int_equal(s.got, 5); /* handed over inside the respond */
+	assert_memory_equal(s.last, "hello", 5);
+	pump(&c, &s);
+	assert_int_equal(c.status, 200);
+	assert_int_equal(s.got, 11);
+	assert_memory_equal(s.last, " world", 6);
+	assert_int_equal(aegis_hbone_buffered(c.h, id), 0);
+	assert_int_equal(aegis_hbone_buffered(c.h, 999), 0);
+
+	int32_t id2 = aegis_hbone_connect(c.h, "10.0.0.1:9081", (const uint8_t *)"lost", 4, NULL);
+	assert_true(id2 > 0);
+	pump(&c, &s);
+	assert_int_equal(s.req_id, id2);
+	assert_int_equal(aegis_hbone_respond(s.h, id2, 503, NULL), 0);
+	pump(&c, &s);
+	assert_int_equal(c.status, 503);
+	assert_int_equal(s.got, 11);
+	assert_int_equal(aegis_hbone_streams(c.h), 1);
+	assert_int_equal(aegis_hbone_streams(s.h), 1);
+
+	/* More early bytes than the stream can buffer are refused whole. */
+	static uint8_t big[AEGIS_HBONE_STREAM_OUTBUF + 1];
+	assert_int_equal(aegis_hbone_connect(c.h, "10.0.0.1:9082", big, sizeof(big), NULL), AEGIS_EINVAL);
+	teardown_pair(&c, &s);
+}
+
 static void test_503_no_listener(void **state)
 {
 	(void)state;
 	struct side c, s;
 	setup_pair(&c, &s);
-	int32_t id = aegis_hbone_connect(c.h, "127.0.0.1:1", NULL);
+	int32_t id = aegis_hbone_connect(c.h, "127.0.0.1:1", NULL, 0, NULL);
 	assert_true(id > 0);
 	pump(&c, &s);
 	assert_int_equal(aegis_hbone_respond(s.h, s.req_id, 503, NULL), 0);
@@ -281,7 +324,7 @@ static void test_multiplexing(void **state)
 	setup_pair(&c, &s);
 	int32_t ids[50];
 	for (int i = 0; i < 50; i++) {
-		ids[i] = aegis_hbone_connect(c.h, "10.0.0.2:80", NULL);
+		ids[i] = aegis_hbone_connect(c.h, "10.0.0.2:80", NULL, 0, NULL);
 		assert_true(ids[i] > 0);
 	}
 	pump(&c, &s);
@@ -525,6 +568,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_connect_200_data_halfclose),
+	        cmocka_unit_test(test_connect_early_bytes),
 	        cmocka_unit_test(test_503_no_listener),
 	        cmocka_unit_test(test_early_data_before_200),
 	        cmocka_unit_test(test_multiplexing),

@@ -90,6 +90,21 @@ static void test_pool_key_and_reuse(void **state)
 	assert_false(pool_usable(&c, &sa, key)); /* an inbound connection is nobody's pool */
 }
 
+static void test_failure_result(void **state)
+{
+	(void)state;
+	struct tun t;
+	memset(&t, 0, sizeof(t));
+	/* Nothing of the application sent yet: whatever the failure, another endpoint may have it. */
+	assert_int_equal(aegis_mesh_hbone_tun_failure(&t, AEGIS_MESH_HBONE_CONNECT_FAILED),
+	                 AEGIS_MESH_HBONE_CONNECT_FAILED);
+	assert_int_equal(aegis_mesh_hbone_tun_failure(&t, AEGIS_MESH_HBONE_REFUSED),
+	                 AEGIS_MESH_HBONE_REFUSED);
+	t.early_sent = true; /* they may have arrived: no second endpoint gets them */
+	assert_int_equal(aegis_mesh_hbone_tun_failure(&t, AEGIS_MESH_HBONE_CONNECT_FAILED),
+	                 AEGIS_MESH_HBONE_FAILED_UNSURE);
+}
+
 static void test_authority_rule(void **state)
 {
 	(void)state;
@@ -163,6 +178,7 @@ struct app {
 	int fd;
 	size_t n;
 	uint64_t got;
+	uint8_t first[8]; /* the first bytes read */
 	bool bye;
 	atomic_bool done;
 };
@@ -189,6 +205,8 @@ static void *app_reader(void *arg)
 		ssize_t n = read(a->fd, buf, sizeof(buf));
 		if (n <= 0)
 			break;
+		for (ssize_t i = 0; i < n && a->got + (uint64_t)i < sizeof(a->first); i++)
+			a->first[a->got + (uint64_t)i] = buf[i];
 		a->got += (uint64_t)n;
 		if (n >= 3)
 			memcpy(last, buf + n - 3, 3);
@@ -247,6 +265,41 @@ static bool apps_done(void *arg)
 static bool fired(void *arg)
 {
 	return ((struct result *)arg)->fired > 0;
+}
+
+/* One application connection carried to ep (early: bytes already read from it, or NULL), the application
+ * writing n bytes and half-closing; returns when the echo and "BYE" are back and the stream is closed. The
+ * CONNECT's authority is checked against want_authority when given. apps[0] is the application (apps_done
+ * looks at five). */
+static void carry_one(struct ev_loop *loop, struct aegis_mesh_hbone *hb, const struct aegis_routes_addr *ep,
+                      const char *early, size_t n, const char *want_authority, struct app apps[5])
+{
+	const char *ids[] = {ID_S};
+	size_t elen = early != NULL ? strlen(early) : 0;
+	struct result r = {0};
+	struct aegis_mesh_hbone_req *req;
+	int sp[2];
+	memset(apps, 0, 5 * sizeof(apps[0]));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
+	apps[0].fd = sp[1];
+	apps[0].n = n;
+	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], ep, ids, 1, 1000, (const uint8_t *)early, elen,
+	                                       "one", open_cb, &r, &req),
+	                 0);
+	if (want_authority != NULL)
+		assert_string_equal(req->t.authority, want_authority);
+	pthread_t w, rd;
+	assert_int_equal(pthread_create(&w, NULL, app_writer, &apps[0]), 0);
+	assert_int_equal(pthread_create(&rd, NULL, app_reader, &apps[0]), 0);
+	assert_true(run_until(loop, apps_done, apps));
+	pthread_join(w, NULL);
+	pthread_join(rd, NULL);
+	assert_int_equal(r.fired, 1);
+	assert_int_equal(r.r, AEGIS_MESH_HBONE_OK);
+	assert_int_equal(apps[0].got, elen + n + 3); /* the echo, then BYE after the half-close */
+	assert_true(apps[0].bye);
+	close(apps[0].fd);
 }
 
 static void test_end_to_end(void **state)
@@ -315,9 +368,9 @@ static void test_end_to_end(void **state)
 		apps[i].fd = sp[1];
 		apps[i].n = i == 0 ? BULK : 1000u * (unsigned)(i + 1);
 		struct aegis_mesh_hbone_req *req;
-		assert_int_equal(
-		        aegis_mesh_hbone_open(hb, sp[0], &ep, ids, 1, 1000, "test", open_cb, &res[i], &req),
-		        0);
+		assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &ep, ids, 1, 1000, NULL, 0, "test", open_cb,
+		                                       &res[i], &req),
+		                 0);
 		assert_int_equal(res[i].fired, 0); /* never from inside open */
 		assert_int_equal(pthread_create(&tw[i], NULL, app_writer, &apps[i]), 0);
 		assert_int_equal(pthread_create(&tr[i], NULL, app_reader, &apps[i]), 0);
@@ -337,7 +390,8 @@ static void test_end_to_end(void **state)
 	assert_int_equal(hb->stats.streams_opened[AEGIS_MESH_HBONE_OUT], 5);
 	assert_int_equal(hb->stats.streams_opened[AEGIS_MESH_HBONE_IN], 5);
 
-	/* 2. A port nobody listens on: 503, the caller keeps its socket; the pooled connection is reused. */
+	/* 2. A port nobody listens on: 503, the caller keeps its socket; the pooled connection is reused. The
+	 * early bytes sent with the CONNECT reached nobody, so the caller may send them elsewhere. */
 	struct result r503 = {0};
 	struct aegis_routes_addr dead = ep;
 	int probe = socket(AF_INET, SOCK_STREAM, 0);
@@ -349,7 +403,8 @@ static void test_end_to_end(void **state)
 	int sp[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	struct aegis_mesh_hbone_req *req;
-	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &dead, ids, 1, 1000, "test", open_cb, &r503, &req),
+	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &dead, ids, 1, 1000, (const uint8_t *)"GET", 3,
+	                                       "test", open_cb, &r503, &req),
 	                 0);
 	assert_true(run_until(loop, fired, &r503));
 	assert_int_equal(r503.r, AEGIS_MESH_HBONE_CONNECT_FAILED);
@@ -365,8 +420,9 @@ static void test_end_to_end(void **state)
 	struct result rid = {0};
 	const char *other[] = {"spiffe://cluster.local/ns/default/sa/other"};
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &ep, other, 1, 1000, "test", open_cb, &rid, &req),
-	                 0);
+	assert_int_equal(
+	        aegis_mesh_hbone_open(hb, sp[0], &ep, other, 1, 1000, NULL, 0, "test", open_cb, &rid, &req),
+	        0);
 	assert_true(run_until(loop, fired, &rid));
 	assert_int_equal(rid.r, AEGIS_MESH_HBONE_REFUSED);
 	struct aegis_mtls_stats ms;
@@ -378,7 +434,8 @@ static void test_end_to_end(void **state)
 	/* 4. A request cancelled before its answer: no callback, the socket stays ours. */
 	struct result rc = {0};
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &ep, ids, 1, 1000, "test", open_cb, &rc, &req), 0);
+	assert_int_equal(
+	        aegis_mesh_hbone_open(hb, sp[0], &ep, ids, 1, 1000, NULL, 0, "test", open_cb, &rc, &req), 0);
 	aegis_mesh_hbone_cancel(req);
 	ev_run(loop, EVRUN_NOWAIT);
 	assert_int_equal(rc.fired, 0);
@@ -390,35 +447,22 @@ static void test_end_to_end(void **state)
 	uint64_t out0 = hb->stats.conns_opened[AEGIS_MESH_HBONE_OUT];
 	uint64_t in0 = hb->stats.conns_opened[AEGIS_MESH_HBONE_IN];
 	struct aegis_routes_addr ep6 = {.family = AF_INET6, .ip = {[15] = 1}, .port = app_port};
-	struct app app6[5]; /* apps_done's count; only the first is used */
-	struct result r6 = {0};
-	memset(app6, 0, sizeof(app6));
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	assert_int_equal(fcntl(sp[0], F_SETFL, O_NONBLOCK), 0);
-	app6[0].fd = sp[1];
-	app6[0].n = 100000;
-	assert_int_equal(aegis_mesh_hbone_open(hb, sp[0], &ep6, ids, 1, 1000, "test6", open_cb, &r6, &req),
-	                 0);
+	struct app app6[5];
 	char want[32];
 	snprintf(want, sizeof(want), "[::1]:%u", app_port);
-	assert_string_equal(req->t.authority, want);
-	pthread_t w6, rd6;
-	assert_int_equal(pthread_create(&w6, NULL, app_writer, &app6[0]), 0);
-	assert_int_equal(pthread_create(&rd6, NULL, app_reader, &app6[0]), 0);
-	assert_true(run_until(loop, apps_done, app6));
-	pthread_join(w6, NULL);
-	pthread_join(rd6, NULL);
-	assert_int_equal(r6.fired, 1);
-	assert_int_equal(r6.r, AEGIS_MESH_HBONE_OK);
-	assert_int_equal(app6[0].got, app6[0].n + 3);
-	assert_true(app6[0].bye);
-	close(app6[0].fd);
+	carry_one(loop, hb, &ep6, NULL, 100000, want, app6);
 	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_OUT], out0 + 1);
 	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_IN], in0 + 1);
 	bool in6 = false;
 	for (struct hconn *c = hb->conns; c != NULL; c = c->next)
 		in6 |= c->server && c->local.ss_family == AF_INET6 && c->peer.ss_family == AF_INET6;
 	assert_true(in6); /* the peer's side of it: an IPv6 connection on the [::1] listener */
+
+	/* 6. Early bytes (already read from the application): the application behind the peer gets them
+	 * first, then the rest of the stream, in order. */
+	struct app appe[5];
+	carry_one(loop, hb, &ep, "early!", 5000, NULL, appe);
+	assert_memory_equal(appe[0].first, "early!zz", 8);
 
 	aegis_mesh_hbone_free(hb);
 	ev_loop_destroy(loop);
@@ -449,9 +493,8 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_authority),
-	        cmocka_unit_test(test_pool_key_and_reuse),
-	        cmocka_unit_test(test_authority_rule),
+	        cmocka_unit_test(test_authority),      cmocka_unit_test(test_pool_key_and_reuse),
+	        cmocka_unit_test(test_authority_rule), cmocka_unit_test(test_failure_result),
 	        cmocka_unit_test(test_end_to_end),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -164,7 +164,7 @@ static void start(struct side *c, struct side *s, uint8_t cflags, uint8_t sflags
 	sflags |= F_SERVER;
 	put(&s->seed, &sflags, 1);
 	/* As the harness's client does. */
-	if (aegis_hbone_connect(c->h, "10.0.0.1:9080", NULL) != 1 ||
+	if (aegis_hbone_connect(c->h, "10.0.0.1:9080", NULL, 0, NULL) != 1 ||
 	    aegis_hbone_write(c->h, 1, (const uint8_t *)"hello", 5) != 5)
 		abort();
 }
@@ -267,7 +267,7 @@ static void scenario_multiplex(const char *dir)
 	pump(&c, &s);
 	int32_t ids[6] = {1};
 	for (int i = 1; i < 6; i++) {
-		ids[i] = aegis_hbone_connect(c.h, "10.0.0.2:80", NULL);
+		ids[i] = aegis_hbone_connect(c.h, "10.0.0.2:80", NULL, 0, NULL);
 		if (ids[i] <= 0)
 			abort();
 		/* One request per record on the server's side; the client's harness opens it with A_MORE. */
