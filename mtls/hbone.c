@@ -565,6 +565,20 @@ ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data
 	return rc != 0 ? rc : (ssize_t)taken;
 }
 
+int aegis_hbone_write_early(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len)
+{
+	struct hstream *st = stream_of(h, id);
+	if (h->server || st == NULL || st->established || st->eof ||
+	    len > AEGIS_HBONE_STREAM_OUTBUF - st->used)
+		return AEGIS_EINVAL;
+	ssize_t n = aegis_hbone_write(h, id, data, len);
+	if (n < 0)
+		return (int)n;
+	st->optimistic += len;
+	resume(h, st);
+	return 0;
+}
+
 size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id)
 {
 	const struct hstream *st = stream_of(h, id);

@@ -94,6 +94,10 @@ int aegis_hbone_respond(struct aegis_hbone *h, int32_t id, int status, void *str
  * min(len, aegis_hbone_write_room()) (0 when the stream's buffer is full: wait for the peer's window),
  * or a negative aegis_err. */
 ssize_t aegis_hbone_write(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len);
+/* Client, before the answer: more early bytes (as aegis_hbone_connect()'s), sent at once without waiting
+ * for the 200, after any queued earlier. All len bytes or none: 0, or AEGIS_EINVAL (server, unknown,
+ * answered or half-closed stream, or more than the buffer's room), AEGIS_ENOMEM. */
+int aegis_hbone_write_early(struct aegis_hbone *h, int32_t id, const uint8_t *data, size_t len) AEGIS_WUR;
 /* Room left in the stream's buffer (0 for an unknown stream). */
 size_t aegis_hbone_write_room(const struct aegis_hbone *h, int32_t id);
 /* The same room as up to two pieces of the stream's buffer (it is a ring), for a readv() straight into

@@ -173,7 +173,7 @@ static void tun_update(struct tun *t)
 enum aegis_mesh_hbone_result aegis_mesh_hbone_tun_failure(const struct tun *t,
                                                           enum aegis_mesh_hbone_result fallback)
 {
-	return t->early_sent ? AEGIS_MESH_HBONE_FAILED_UNSURE : fallback;
+	return t->early_queued > 0 ? AEGIS_MESH_HBONE_FAILED_UNSURE : fallback;
 }
 
 /* Every abrupt end of a stream is counted (aegis_hbone_stream_resets_total) and logged at debug, once. */

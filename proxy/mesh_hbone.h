@@ -116,6 +116,12 @@ int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct 
                           size_t early_len, const char *what, aegis_mesh_hbone_open_cb cb, void *user,
                           struct aegis_mesh_hbone_req **req) AEGIS_WUR;
 
+/* More of the application's first bytes read before the answer: early[0..early_len) is all of them so far
+ * (the bytes given before, unchanged, and new ones after), possibly at a new address; the new ones go out
+ * at once. 0, or an aegis_err (the request is unchanged; the caller may cancel it). */
+int aegis_mesh_hbone_early(struct aegis_mesh_hbone_req *req, const uint8_t *early,
+                           size_t early_len) AEGIS_WUR;
+
 /* Abandons a request whose callback has not fired (the stream is reset); app_fd stays the caller's. */
 void aegis_mesh_hbone_cancel(struct aegis_mesh_hbone_req *req);
 

@@ -85,7 +85,8 @@ struct tun {
 	void *user;
 	const uint8_t *early; /* client, until submitted: the caller's first bytes (borrowed) */
 	size_t early_len;
-	bool early_sent; /* client: early bytes were queued, so a failure before the answer is unsure */
+	size_t early_queued; /* client: early bytes queued so far; any, and a failure before the answer is
+	                        unsure */
 	char authority[AEGIS_HBONE_AUTHORITY_MAX + 1];
 };
 

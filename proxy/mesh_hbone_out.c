@@ -73,7 +73,7 @@ bool aegis_mesh_hbone_out_submit(struct hconn *c, struct tun *t)
 	if (id < 0)
 		return false;
 	t->id = id;
-	t->early_sent = t->early_len > 0;
+	t->early_queued = t->early_len;
 	t->early = NULL;
 	t->early_len = 0;
 	aegis_mesh_hbone_conn_dirty(c);
@@ -204,6 +204,29 @@ int aegis_mesh_hbone_open(struct aegis_mesh_hbone *hb, int app_fd, const struct 
 	aegis_mesh_hbone_tun_timer(
 	        hb, t, (connect_ms + LOCAL_CONNECT_MS + (c->st == C_READY ? 0 : HANDSHAKE_MS)) / 1000.0);
 	*req = container_of(t, struct aegis_mesh_hbone_req, t);
+	return 0;
+}
+
+int aegis_mesh_hbone_early(struct aegis_mesh_hbone_req *req, const uint8_t *early, size_t early_len)
+{
+	struct tun *t = &req->t;
+	if (t->cb == NULL || early_len > AEGIS_HBONE_STREAM_OUTBUF)
+		return AEGIS_EINVAL;
+	if (t->id == 0) { /* not submitted yet: they go with the CONNECT */
+		t->early = early;
+		t->early_len = early_len;
+		return 0;
+	}
+	if (early_len < t->early_queued || t->c == NULL || t->c->h == NULL)
+		return AEGIS_EINVAL;
+	if (early_len == t->early_queued)
+		return 0;
+	int rc =
+	        aegis_hbone_write_early(t->c->h, t->id, early + t->early_queued, early_len - t->early_queued);
+	if (rc != 0)
+		return rc;
+	t->early_queued = early_len;
+	aegis_mesh_hbone_conn_dirty(t->c);
 	return 0;
 }
 

@@ -46,6 +46,7 @@ struct conn {
 	size_t n_tried;
 	uint8_t *early; /* HBONE: the application's first bytes, sent with every CONNECT attempt */
 	size_t early_len;
+	bool early_done; /* no more early bytes: end of file, an error, or EARLY_MAX */
 	char what[160];
 };
 
@@ -159,6 +160,7 @@ static void start_relay(struct conn *c)
 }
 
 static void attempt(struct conn *c);
+static void more_early(struct conn *c);
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -317,7 +319,9 @@ static void connected(struct conn *c)
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = container_of(w, struct conn, io);
-	if (c->st == ST_CONNECTING)
+	if (c->st == ST_HBONE)
+		more_early(c);
+	else if (c->st == ST_CONNECTING)
 		connected(c);
 	else
 		handshake(c);
@@ -372,6 +376,12 @@ static void start_hbone(struct conn *c, uint32_t timeout_ms)
 	                          c->early_len, c->what, hbone_done, c, &c->req) != 0) {
 		c->req = NULL;
 		connect_failed(c, strerror(errno), true);
+		return;
+	}
+	if (!c->early_done) { /* what the application sends before the answer goes early too */
+		ev_io_stop(ob->loop, &c->io);
+		ev_io_set(&c->io, c->app_fd, EV_READ);
+		ev_io_start(ob->loop, &c->io);
 	}
 }
 
@@ -415,22 +425,43 @@ static void attempt(struct conn *c)
 }
 
 /* What a client sends right after connecting (an HTTP request, a TLS ClientHello) is usually in the socket
- * by the time it is accepted: it rides with the CONNECT instead of waiting for the 200, which saves the
- * peer a wake-up and the connection a round trip (docs/mesh.md, "Early bytes"). Nothing there (a
- * server-speaks-first protocol), end of file or an error leave it all to the tunnel. False when the
- * bytes read cannot be kept (no memory). */
-static bool read_early(struct conn *c)
+ * by the time it is accepted, or arrives before the CONNECT's answer: it rides behind the CONNECT instead of
+ * waiting for the 200, which saves the peer a wake-up and the connection a round trip (docs/mesh.md, "Early
+ * bytes"). One read, appended to c->early (at most EARLY_MAX in all). */
+enum early_read {
+	EARLY_MORE,  /* read some, or nothing there yet */
+	EARLY_DONE,  /* end of file, an error or EARLY_MAX: the rest is the tunnel's after the answer */
+	EARLY_NOMEM, /* bytes were read and cannot be kept */
+};
+
+static enum early_read read_early(struct conn *c)
 {
 	uint8_t buf[EARLY_MAX];
-	ssize_t n = recv(c->app_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	ssize_t n = recv(c->app_fd, buf, EARLY_MAX - c->early_len, MSG_DONTWAIT);
 	if (n <= 0)
-		return true;
-	if ((c->early = malloc((size_t)n)) == NULL)
-		return false; /* the bytes are out of the socket and cannot be kept */
-	memcpy(c->early, buf, (size_t)n);
-	c->early_len = (size_t)n;
+		return n < 0 && (errno == EAGAIN || errno == EINTR) ? EARLY_MORE : EARLY_DONE;
+	uint8_t *p = realloc(c->early, c->early_len + (size_t)n);
+	if (p == NULL)
+		return EARLY_NOMEM;
+	memcpy(p + c->early_len, buf, (size_t)n);
+	c->early = p;
+	c->early_len += (size_t)n;
 	c->ob->stats.early_bytes += (uint64_t)n;
-	return true;
+	return c->early_len < EARLY_MAX ? EARLY_MORE : EARLY_DONE;
+}
+
+/* The application's socket became readable while its CONNECT waits for the answer. */
+static void more_early(struct conn *c)
+{
+	size_t before = c->early_len;
+	enum early_read r = read_early(c);
+	if (r == EARLY_DONE) {
+		c->early_done = true;
+		ev_io_stop(c->ob->loop, &c->io);
+	}
+	if (r == EARLY_NOMEM ||
+	    (c->early_len > before && aegis_mesh_hbone_early(c->req, c->early, c->early_len) != 0))
+		conn_free(c, true); /* bytes out of the socket that will never be sent */
 }
 
 static void route(struct conn *c)
@@ -463,9 +494,13 @@ static void route(struct conn *c)
 		conn_free(c, true);
 		return;
 	}
-	if (cl->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL && !read_early(c)) {
-		conn_free(c, true);
-		return;
+	if (cl->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL) {
+		enum early_read r = read_early(c);
+		if (r == EARLY_NOMEM) {
+			conn_free(c, true);
+			return;
+		}
+		c->early_done = r == EARLY_DONE;
 	}
 	attempt(c);
 }

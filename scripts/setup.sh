@@ -12,7 +12,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   dnsutils knot-dnsutils iproute2 iptables procps python3 python3-protobuf python3-yaml
-  python3-jsonpatch musl-tools curl prometheus valgrind openssl util-linux
+  python3-jsonpatch python3-h2 musl-tools curl prometheus valgrind openssl util-linux
   ldnsutils nsd
 )
 BENCH_PKGS=(dnsperf unbound nsd knot dnsdist linux-perf nginx libnginx-mod-stream haproxy iperf3 wrk strace)

@@ -274,8 +274,18 @@ static void act(struct fuzz *f, uint8_t a)
 			write_checked(f, f->st[i].id, jlen);
 		break;
 	case A_SHUTDOWN:
-		if (t != NULL)
+		if (t != NULL && (a & 0x40)) {
+			/* Early bytes: taken whole on a client stream still waiting for its answer, and then
+			 * checked on the wire like any other. */
+			uint8_t b = pattern(t->id, t->written);
+			int rc = aegis_hbone_write_early(f->h, t->id, &b, 1);
+			if (rc == 0)
+				t->written++;
+			else if (rc != AEGIS_EINVAL && rc != AEGIS_ENOMEM)
+				abort();
+		} else if (t != NULL) {
 			aegis_hbone_shutdown(f->h, t->id);
+		}
 		break;
 	case A_RESET:
 		if (t != NULL)
@@ -304,10 +314,8 @@ static void act(struct fuzz *f, uint8_t a)
 			}
 		} else if (f->n < MAX_TRACKED) {
 			struct tracked *u = &f->st[f->n];
-			/* Half of the CONNECTs carry early bytes (the fuzz byte itself). */
-			int32_t id =
-			        aegis_hbone_connect(f->h, (a & 0x80) ? "[2001:db8::1]:443" : "10.0.0.2:80",
-			                            &a, (a & 0x40) ? 1 : 0, u);
+			int32_t id = aegis_hbone_connect(
+			        f->h, (a & 0x80) ? "[2001:db8::1]:443" : "10.0.0.2:80", NULL, 0, u);
 			if (id > 0) {
 				if (track(f, id) != u)
 					abort();

@@ -272,12 +272,7 @@ EOF
 chmod 0644 "$RUN"/*.py
 
 # ---- start: servers, proxies, capture rules ----
-proxy_cmd() { # proxy_cmd POD [EXTRA...]
-	local p=$1
-	shift
-	echo "$POD_PROXY" --config "$RUN/mesh.yaml" --mesh --cert-dir "$RUN/certs-$p" --namespace default \
-		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout 1000 --no-watch "$@"
-}
+proxy_cmd() { mesh_proxy_cmd "$1" 1000 "${@:2}"; } # proxy_cmd POD [EXTRA...]
 for p in b c; do
 	name=v1b
 	[ "$p" = c ] && name=v2
@@ -287,16 +282,7 @@ for p in b c; do
 done
 # shellcheck disable=SC2046
 pod_spawn proxy-a proxy $(proxy_cmd a --mesh-transport hbone --hbone-keepalive 500)
-for p in a b c; do
-	for _ in $(seq 300); do
-		grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log" 2>/dev/null && break
-		sleep 0.1
-	done
-	if ! grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log"; then
-		bad "proxy in pod $p did not start: $(tail -5 "$RUN/proxy-$p.log")"
-		exit 1
-	fi
-done
+mesh_wait_ready a b c || exit 1
 for p in b c; do pod_wait_file "$RUN/app-$p.ready" 30 || { bad "app $p did not start"; exit 1; }; done
 pod_apply_rules >/dev/null || { bad "aegis-iptables apply in pod a"; exit 1; }
 for p in b c; do

@@ -57,11 +57,7 @@ mesh_write_sniff_py
 chmod 0644 "$RUN"/*.py
 
 # ---- start: servers, proxies, capture rules ----
-proxy_cmd() { # proxy_cmd POD
-	echo "$POD_PROXY" --config "$RUN/mesh.yaml" --mesh --cert-dir "$RUN/certs-$1" --namespace default \
-		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout 500 --no-watch \
-		--mesh-transport direct
-}
+proxy_cmd() { mesh_proxy_cmd "$1" 500 --mesh-transport direct; } # proxy_cmd POD
 for p in b c d; do
 	name=$p
 	case $p in b) name=v1b ;; c) name=v2 ;; d) name=v1d ;; esac
@@ -71,16 +67,7 @@ for p in b c d; do
 done
 # shellcheck disable=SC2046
 pod_spawn proxy-a proxy $(proxy_cmd a)
-for p in a b c d; do
-	for i in $(seq 50); do
-		grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log" 2>/dev/null && break
-		sleep 0.1
-	done
-	if ! grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log"; then
-		bad "proxy in pod $p did not start: $(tail -5 "$RUN/proxy-$p.log")"
-		exit 1
-	fi
-done
+mesh_wait_ready a b c d || exit 1
 for p in b c d; do pod_wait_file "$RUN/app-$p.ready" 10 || { bad "app $p did not start"; exit 1; }; done
 pod_apply_rules >/dev/null || { bad "aegis-iptables apply in pod a"; exit 1; }
 for p in b c d; do

@@ -16,6 +16,9 @@
 #   mesh_write_server_py             $RUN/server.py: the pods' application (see below)
 #   mesh_write_long_py               $RUN/long.py: one long-lived bulk connection (see below)
 #   mesh_write_client_py             $RUN/client.py: N sequential request/response connections (see below)
+#   mesh_proxy_cmd POD MS [EXTRA...] the command line of POD's aegis-proxy on $RUN/mesh.yaml (files mode,
+#                                    --mesh, $RUN/certs-<POD>, --mesh-connect-timeout MS), for pod_spawn
+#   mesh_wait_ready POD...           until each POD's proxy logged "aegis-proxy ready" (30 s); else says so
 #   mesh_metric FILE 'name{labels}'  a value from a /stats/prometheus scrape (0 when absent)
 #   mesh_scrape POD FILE             POD's /stats/prometheus into FILE
 #   mesh_check_ipv6 ...              the IPv6 checks test_mesh_hbone and test_mesh_traffic share (below)
@@ -101,6 +104,31 @@ in_pod() {
 	local p=$1
 	shift
 	if [ "$p" = a ]; then ip netns exec "$POD_NS" "$@"; else ip netns exec "${NS[$p]}" "$@"; fi
+}
+
+# mesh_proxy_cmd POD MS [EXTRA...]: POD's aegis-proxy with the routes of $RUN/mesh.yaml (no file watch), its
+# certificates $RUN/certs-POD, DNS on 127.0.0.1:15053 and a mesh connect timeout of MS ms; one word each.
+mesh_proxy_cmd() {
+	local p=$1 ms=$2
+	shift 2
+	echo "$POD_PROXY" --config "$RUN/mesh.yaml" --mesh --cert-dir "$RUN/certs-$p" --namespace default \
+		--dns-listen 127.0.0.1:15053 --resolv-conf "$POD_RESOLV" --mesh-connect-timeout "$ms" --no-watch "$@"
+}
+
+# mesh_wait_ready POD...: waits until each POD's proxy (pod_spawn name proxy-POD) logged that it is ready,
+# at most 30 s each; otherwise prints the log's tail and returns 1.
+mesh_wait_ready() {
+	local p i
+	for p in "$@"; do
+		for ((i = 0; i < 300; i++)); do
+			grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log" 2>/dev/null && break
+			sleep 0.1
+		done
+		if ! grep -q '"aegis-proxy ready"' "$RUN/proxy-$p.log" 2>/dev/null; then
+			echo "FAIL: proxy in pod $p did not start: $(tail -5 "$RUN/proxy-$p.log" 2>/dev/null)"
+			return 1
+		fi
+	done
 }
 
 # mesh_certs POD...: the test CA and workload certificates, readable by UID 1337.

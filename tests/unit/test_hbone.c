@@ -291,6 +291,25 @@ static void test_connect_early_bytes(void **state)
 	assert_int_equal(aegis_hbone_streams(c.h), 1);
 	assert_int_equal(aegis_hbone_streams(s.h), 1);
 
+	/* Early bytes added while the CONNECT waits go out at once too; after the answer they are refused. */
+	int32_t id3 = aegis_hbone_connect(c.h, "10.0.0.1:9080", (const uint8_t *)"ab", 2, NULL);
+	assert_true(id3 > 0);
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_write_early(c.h, id3, (const uint8_t *)"cd", 2), 0);
+	assert_int_equal(aegis_hbone_write(c.h, id3, (const uint8_t *)"ef", 2), 2); /* waits for the 200 */
+	pump(&c, &s);
+	assert_int_equal(aegis_hbone_buffered(c.h, id3), 2);
+	size_t got0 = s.got;
+	assert_int_equal(aegis_hbone_respond(s.h, id3, 200, NULL), 0);
+	assert_int_equal(s.got, got0 + 4); /* "abcd", handed over with the 200 */
+	assert_memory_equal(s.last, "abcd", 4);
+	pump(&c, &s);
+	assert_int_equal(s.got, got0 + 6);
+	assert_memory_equal(s.last, "ef", 2);
+	assert_int_equal(aegis_hbone_write_early(c.h, id3, (const uint8_t *)"x", 1), AEGIS_EINVAL);
+	assert_int_equal(aegis_hbone_write_early(s.h, id3, (const uint8_t *)"x", 1),
+	                 AEGIS_EINVAL); /* server */
+
 	/* More early bytes than the stream can buffer are refused whole. */
 	static uint8_t big[AEGIS_HBONE_STREAM_OUTBUF + 1];
 	assert_int_equal(aegis_hbone_connect(c.h, "10.0.0.1:9082", big, sizeof(big), NULL), AEGIS_EINVAL);

@@ -100,7 +100,7 @@ static void test_failure_result(void **state)
 	                 AEGIS_MESH_HBONE_CONNECT_FAILED);
 	assert_int_equal(aegis_mesh_hbone_tun_failure(&t, AEGIS_MESH_HBONE_REFUSED),
 	                 AEGIS_MESH_HBONE_REFUSED);
-	t.early_sent = true; /* they may have arrived: no second endpoint gets them */
+	t.early_queued = 3; /* they may have arrived: no second endpoint gets them */
 	assert_int_equal(aegis_mesh_hbone_tun_failure(&t, AEGIS_MESH_HBONE_CONNECT_FAILED),
 	                 AEGIS_MESH_HBONE_FAILED_UNSURE);
 }
@@ -267,14 +267,18 @@ static bool fired(void *arg)
 	return ((struct result *)arg)->fired > 0;
 }
 
-/* One application connection carried to ep (early: bytes already read from it, or NULL), the application
- * writing n bytes and half-closing; returns when the echo and "BYE" are back and the stream is closed. The
- * CONNECT's authority is checked against want_authority when given. apps[0] is the application (apps_done
- * looks at five). */
+/* One application connection carried to ep (early: bytes already read from it, or NULL; more: early bytes
+ * read after the open, handed over with aegis_mesh_hbone_early, or NULL), the application writing n bytes
+ * and half-closing; returns when the echo and "BYE" are back and the stream is closed. The CONNECT's
+ * authority is checked against want_authority when given. apps[0] is the application (apps_done looks at
+ * five). */
 static void carry_one(struct ev_loop *loop, struct aegis_mesh_hbone *hb, const struct aegis_routes_addr *ep,
-                      const char *early, size_t n, const char *want_authority, struct app apps[5])
+                      const char *early, const char *more, size_t n, const char *want_authority,
+                      struct app apps[5])
 {
 	const char *ids[] = {ID_S};
+	char all[64];
+	snprintf(all, sizeof(all), "%s%s", early != NULL ? early : "", more != NULL ? more : "");
 	size_t elen = early != NULL ? strlen(early) : 0;
 	struct result r = {0};
 	struct aegis_mesh_hbone_req *req;
@@ -289,6 +293,10 @@ static void carry_one(struct ev_loop *loop, struct aegis_mesh_hbone *hb, const s
 	                 0);
 	if (want_authority != NULL)
 		assert_string_equal(req->t.authority, want_authority);
+	if (more != NULL) { /* the caller's buffer grew (moved, here: another one) */
+		assert_int_equal(aegis_mesh_hbone_early(req, (const uint8_t *)all, strlen(all)), 0);
+		elen = strlen(all);
+	}
 	pthread_t w, rd;
 	assert_int_equal(pthread_create(&w, NULL, app_writer, &apps[0]), 0);
 	assert_int_equal(pthread_create(&rd, NULL, app_reader, &apps[0]), 0);
@@ -450,7 +458,8 @@ static void test_end_to_end(void **state)
 	struct app app6[5];
 	char want[32];
 	snprintf(want, sizeof(want), "[::1]:%u", app_port);
-	carry_one(loop, hb, &ep6, NULL, 100000, want, app6);
+	carry_one(loop, hb, &ep6, NULL, "v6-", 100000, want, app6); /* early bytes before the handshake */
+	assert_memory_equal(app6[0].first, "v6-zzzzz", 8);
 	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_OUT], out0 + 1);
 	assert_int_equal(hb->stats.conns_opened[AEGIS_MESH_HBONE_IN], in0 + 1);
 	bool in6 = false;
@@ -461,8 +470,8 @@ static void test_end_to_end(void **state)
 	/* 6. Early bytes (already read from the application): the application behind the peer gets them
 	 * first, then the rest of the stream, in order. */
 	struct app appe[5];
-	carry_one(loop, hb, &ep, "early!", 5000, NULL, appe);
-	assert_memory_equal(appe[0].first, "early!zz", 8);
+	carry_one(loop, hb, &ep, "early", "!+", 5000, NULL, appe); /* on a ready connection: sent at once */
+	assert_memory_equal(appe[0].first, "early!+z", 8);
 
 	aegis_mesh_hbone_free(hb);
 	ev_loop_destroy(loop);
