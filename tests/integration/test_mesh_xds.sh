@@ -201,7 +201,11 @@ if grep -q '"xds config rejected' "$RUN/proxy-a.log"; then bad "a config was rej
 
 # Clean shutdown: no sanitizer report (ASan/UBSan builds) from the proxies or the control plane.
 for n in proxy-a proxy-b proxy-c xds; do pod_stop "$n"; done
-if grep -l 'Sanitizer\|runtime error' "$RUN"/proxy-?.log "$RUN/xds.log" 2>/dev/null; then bad "sanitizer report"; else ok "no sanitizer report"; fi
+if grep -l 'Sanitizer\|runtime error' "$RUN"/proxy-?.log "$RUN/xds.log" 2>/dev/null; then
+	bad "sanitizer report: $(grep -h -A30 'Sanitizer\|runtime error' "$RUN"/proxy-?.log "$RUN/xds.log" 2>/dev/null | head -60)"
+else
+	ok "no sanitizer report"
+fi
 
 echo "mesh over xds: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -133,5 +133,6 @@ expect_match "aegis-proxy: ... logged" "$(cat "$AEGIS_TMP/badcerts.log")" 'xds: 
 for pid in "${AEGIS_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
 for pid in "${AEGIS_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 expect_eq "no sanitizer report" "$(cat "$AEGIS_TMP"/*.log | grep -c 'Sanitizer\|runtime error')" "0"
+grep -h -A30 'Sanitizer\|runtime error' "$AEGIS_TMP"/*.log | head -60
 
 finish
