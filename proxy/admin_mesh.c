@@ -107,6 +107,9 @@ static json_t *endpoint_json(const struct aegis_admin_mesh_ctx *x, const struct 
 	json_object_set_new(o, "weight", json_integer(e->weight));
 	json_object_set_new(o, "priority", json_integer(e->priority));
 	json_object_set_new(o, "identity", json_string(e->identity ? e->identity : ""));
+	if (x->outbound != NULL)
+		json_object_set_new(o, "transport",
+		                    json_string(aegis_mesh_outbound_transport(x->outbound, c, e)));
 	return o;
 }
 

@@ -556,7 +556,8 @@ static int mesh_start(struct proxy *p)
 		AEGIS_LOG(AEGIS_LOG_WARN, "--mesh without --cert-dir: mesh destinations will be refused");
 	}
 	/* HBONE (15008): the listener serves peers whatever --mesh-transport says; the outbound side uses
-	 * the pool unless --mesh-transport direct. It needs an identity: without --cert-dir there is none. */
+	 * the pool unless --mesh-transport direct (with auto, for labelled endpoints only). It needs an
+	 * identity: without --cert-dir there is none. */
 	if (p->mtls != NULL) {
 		struct aegis_mesh_hbone_opts ho = {
 		        .peer_port = p->opts.hbone_port,
@@ -575,14 +576,15 @@ static int mesh_start(struct proxy *p)
 			return -1;
 		}
 	}
-	AEGIS_LOG(AEGIS_LOG_INFO, "mesh transport",
-	          LKV_S("transport", p->opts.mesh_direct ? "direct" : "hbone"));
+	static const char *const transports[] = {"hbone", "direct", "auto"};
+	AEGIS_LOG(AEGIS_LOG_INFO, "mesh transport", LKV_S("transport", transports[p->opts.mesh_transport]));
 	struct aegis_mesh_outbound_opts oo = {
 	        .connect_timeout_ms = p->opts.mesh_connect_timeout_ms,
 	        .idle_timeout_ms = p->opts.mesh_idle_timeout_ms,
 	        .so_mark = p->opts.so_mark,
 	        .mtls = p->mtls,
-	        .hbone = p->opts.mesh_direct ? NULL : p->hbone,
+	        .hbone = p->opts.mesh_transport == AEGIS_MESH_DIRECT ? NULL : p->hbone,
+	        .hbone_by_label = p->opts.mesh_transport == AEGIS_MESH_AUTO,
 	};
 	oo.n_listen =
 	        aegis_proxy_mesh_listen(&p->opts, AEGIS_MESH_LISTEN_OUTBOUND, oo.listen, &oo.listen_defaults);

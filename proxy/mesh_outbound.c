@@ -25,7 +25,7 @@
 #define HANDSHAKE_MS     5000
 #define OUTLIER_CAPACITY 4096
 
-enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_HBONE };
+enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_EARLY, ST_HBONE };
 
 /* One application connection until its relay starts. */
 struct conn {
@@ -46,7 +46,8 @@ struct conn {
 	size_t n_tried;
 	uint8_t *early; /* HBONE: the application's first bytes, sent with every CONNECT attempt */
 	size_t early_len;
-	bool early_done; /* no more early bytes: end of file, an error, or EARLY_MAX */
+	size_t early_off; /* direct mTLS after an HBONE attempt: early bytes written so far */
+	bool early_done;  /* no more early bytes: end of file, an error, or EARLY_MAX */
 	char what[160];
 };
 
@@ -160,6 +161,7 @@ static void start_relay(struct conn *c)
 }
 
 static void attempt(struct conn *c);
+static void write_early(struct conn *c);
 static void more_early(struct conn *c);
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -268,7 +270,8 @@ static void handshake(struct conn *c)
 		}
 		ob->stats.mtls_ok++;
 		ev_timer_stop(ob->loop, &c->timer);
-		start_relay(c);
+		c->st = ST_EARLY;
+		write_early(c);
 		return;
 	}
 	int e = SSL_get_error(c->ssl, r);
@@ -279,6 +282,29 @@ static void handshake(struct conn *c)
 	aegis_mtls_note_failure(ob->opts.mtls, c->ssl, c->what);
 	ob->stats.mtls_refused++;
 	conn_free(c, true);
+}
+
+/* Direct mTLS after an HBONE attempt of the same connection (--mesh-transport auto) read the application's
+ * first bytes: they go first, then the relay starts. Usually one SSL_write on a fresh connection. */
+static void write_early(struct conn *c)
+{
+	while (c->early_off < c->early_len) {
+		ERR_clear_error();
+		int n = SSL_write(c->ssl, c->early + c->early_off, (int)(c->early_len - c->early_off));
+		if (n > 0) {
+			c->early_off += (size_t)n;
+			continue;
+		}
+		int e = SSL_get_error(c->ssl, n);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			wait_io(c, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE, HANDSHAKE_MS / 1000.0);
+			return;
+		}
+		conn_free(c, true);
+		return;
+	}
+	ev_timer_stop(c->ob->loop, &c->timer);
+	start_relay(c);
 }
 
 static void connected(struct conn *c)
@@ -321,6 +347,8 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn *c = container_of(w, struct conn, io);
 	if (c->st == ST_HBONE)
 		more_early(c);
+	else if (c->st == ST_EARLY)
+		write_early(c);
 	else if (c->st == ST_CONNECTING)
 		connected(c);
 	else
@@ -334,6 +362,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct conn *c = container_of(w, struct conn, timer);
 	if (c->st == ST_CONNECTING) {
 		connect_failed(c, "connect timeout", true);
+	} else if (c->st == ST_EARLY) {
+		conn_free(c, true); /* the endpoint takes no bytes */
 	} else {
 		aegis_mtls_note_timeout(c->ob->opts.mtls, c->what);
 		c->ob->stats.mtls_refused++;
@@ -363,65 +393,6 @@ static void hbone_done(void *user, enum aegis_mesh_hbone_result r, const char *w
 		return;
 	}
 	connect_failed(c, why, r != AEGIS_MESH_HBONE_FAILED_UNSURE);
-}
-
-static void start_hbone(struct conn *c, uint32_t timeout_ms)
-{
-	struct aegis_mesh_outbound *ob = c->ob;
-	const char *one[1] = {c->ep->identity};
-	const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
-	size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
-	c->st = ST_HBONE;
-	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->early,
-	                          c->early_len, c->what, hbone_done, c, &c->req) != 0) {
-		c->req = NULL;
-		connect_failed(c, strerror(errno), true);
-		return;
-	}
-	if (!c->early_done) { /* what the application sends before the answer goes early too */
-		ev_io_stop(ob->loop, &c->io);
-		ev_io_set(&c->io, c->app_fd, EV_READ);
-		ev_io_start(ob->loop, &c->io);
-	}
-}
-
-static void start_connect(struct conn *c, const struct sockaddr_storage *to, uint32_t timeout_ms)
-{
-	c->st = ST_CONNECTING;
-	if (aegis_net_connect(to, c->ob->opts.so_mark, &c->up_fd) != 0) {
-		c->up_fd = -1;
-		connect_failed(c, strerror(errno), true);
-		return;
-	}
-	wait_io(c, EV_WRITE, (timeout_ms ? timeout_ms : 1000) / 1000.0);
-}
-
-/* Picks the next endpoint (not one tried already) and connects to it. */
-static void attempt(struct conn *c)
-{
-	struct aegis_mesh_outbound *ob = c->ob;
-	const struct aegis_routes_endpoint *ep =
-	        aegis_routes_pick(c->cluster, next_rnd(ob), ob->outlier, now_ms(ob), c->tried, c->n_tried);
-	if (ep == NULL) {
-		ob->stats.no_endpoint++;
-		AEGIS_LOG(AEGIS_LOG_WARN, "no usable endpoint", LKV_S("cluster", c->cluster->name),
-		          LKV_I("tried", c->n_tried));
-		conn_free(c, true);
-		return;
-	}
-	c->ep = ep;
-	c->tried[c->n_tried++] = ep;
-	struct sockaddr_storage to;
-	aegis_net_to_sockaddr(&ep->addr, &to);
-	char buf[64];
-	snprintf(c->what, sizeof(c->what), "outbound %s %s", c->cluster->name,
-	         aegis_sockaddr_str(&to, buf, sizeof(buf)));
-	uint32_t t =
-	        c->cluster->connect_timeout_ms ? c->cluster->connect_timeout_ms : ob->opts.connect_timeout_ms;
-	if (c->cluster->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL)
-		start_hbone(c, t);
-	else
-		start_connect(c, &to, t);
 }
 
 /* What a client sends right after connecting (an HTTP request, a TLS ClientHello) is usually in the socket
@@ -464,6 +435,87 @@ static void more_early(struct conn *c)
 		conn_free(c, true); /* bytes out of the socket that will never be sent */
 }
 
+static void start_hbone(struct conn *c, uint32_t timeout_ms)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	const char *one[1] = {c->ep->identity};
+	const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
+	size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
+	if (c->early == NULL && !c->early_done) { /* the first HBONE attempt: what is there already */
+		enum early_read r = read_early(c);
+		if (r == EARLY_NOMEM) {
+			conn_free(c, true);
+			return;
+		}
+		c->early_done = r == EARLY_DONE;
+	}
+	c->st = ST_HBONE;
+	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->early,
+	                          c->early_len, c->what, hbone_done, c, &c->req) != 0) {
+		c->req = NULL;
+		connect_failed(c, strerror(errno), true);
+		return;
+	}
+	if (!c->early_done) { /* what the application sends before the answer goes early too */
+		ev_io_stop(ob->loop, &c->io);
+		ev_io_set(&c->io, c->app_fd, EV_READ);
+		ev_io_start(ob->loop, &c->io);
+	}
+}
+
+static void start_connect(struct conn *c, const struct sockaddr_storage *to, uint32_t timeout_ms)
+{
+	c->st = ST_CONNECTING;
+	if (aegis_net_connect(to, c->ob->opts.so_mark, &c->up_fd) != 0) {
+		c->up_fd = -1;
+		connect_failed(c, strerror(errno), true);
+		return;
+	}
+	wait_io(c, EV_WRITE, (timeout_ms ? timeout_ms : 1000) / 1000.0);
+}
+
+static bool uses_hbone(const struct aegis_mesh_outbound *ob, const struct aegis_routes_cluster *cl,
+                       const struct aegis_routes_endpoint *ep)
+{
+	return cl->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL &&
+	       (!ob->opts.hbone_by_label || ep->tunnel);
+}
+
+const char *aegis_mesh_outbound_transport(const struct aegis_mesh_outbound *ob,
+                                          const struct aegis_routes_cluster *c,
+                                          const struct aegis_routes_endpoint *e)
+{
+	return uses_hbone(ob, c, e) ? "hbone" : c->mode == AEGIS_ROUTES_MTLS ? "mtls" : "plaintext";
+}
+
+/* Picks the next endpoint (not one tried already) and connects to it. */
+static void attempt(struct conn *c)
+{
+	struct aegis_mesh_outbound *ob = c->ob;
+	const struct aegis_routes_endpoint *ep =
+	        aegis_routes_pick(c->cluster, next_rnd(ob), ob->outlier, now_ms(ob), c->tried, c->n_tried);
+	if (ep == NULL) {
+		ob->stats.no_endpoint++;
+		AEGIS_LOG(AEGIS_LOG_WARN, "no usable endpoint", LKV_S("cluster", c->cluster->name),
+		          LKV_I("tried", c->n_tried));
+		conn_free(c, true);
+		return;
+	}
+	c->ep = ep;
+	c->tried[c->n_tried++] = ep;
+	struct sockaddr_storage to;
+	aegis_net_to_sockaddr(&ep->addr, &to);
+	char buf[64];
+	snprintf(c->what, sizeof(c->what), "outbound %s %s", c->cluster->name,
+	         aegis_sockaddr_str(&to, buf, sizeof(buf)));
+	uint32_t t =
+	        c->cluster->connect_timeout_ms ? c->cluster->connect_timeout_ms : ob->opts.connect_timeout_ms;
+	if (uses_hbone(ob, c->cluster, ep))
+		start_hbone(c, t);
+	else
+		start_connect(c, &to, t);
+}
+
 static void route(struct conn *c)
 {
 	struct aegis_mesh_outbound *ob = c->ob;
@@ -493,14 +545,6 @@ static void route(struct conn *c)
 		ob->stats.mtls_refused++;
 		conn_free(c, true);
 		return;
-	}
-	if (cl->mode == AEGIS_ROUTES_MTLS && ob->opts.hbone != NULL) {
-		enum early_read r = read_early(c);
-		if (r == EARLY_NOMEM) {
-			conn_free(c, true);
-			return;
-		}
-		c->early_done = r == EARLY_DONE;
 	}
 	attempt(c);
 }

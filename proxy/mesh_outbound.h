@@ -38,6 +38,7 @@ struct aegis_mesh_outbound_opts {
 	/* Non-NULL: mesh (ISTIO_MUTUAL) endpoints are reached over HBONE (CONNECT streams on pooled mTLS
 	 * connections to <endpoint-ip>:15008, mesh_hbone.h); NULL: legacy direct mTLS to the endpoint. */
 	struct aegis_mesh_hbone *hbone;
+	bool hbone_by_label; /* with hbone: only endpoints whose tunnel flag is set (--mesh-transport auto) */
 };
 
 struct aegis_mesh_outbound_stats {
@@ -77,6 +78,11 @@ const struct aegis_routes *aegis_mesh_outbound_routes(const struct aegis_mesh_ou
 bool aegis_mesh_outbound_ejected(const struct aegis_mesh_outbound *ob, const struct aegis_routes_addr *a);
 bool aegis_mesh_outbound_cluster_count(const struct aegis_mesh_outbound *ob, size_t i, const char **name,
                                        uint64_t *connections);
+
+/* How a connection to endpoint e of cluster c is carried: "hbone", "mtls" (direct) or "plaintext". */
+const char *aegis_mesh_outbound_transport(const struct aegis_mesh_outbound *ob,
+                                          const struct aegis_routes_cluster *c,
+                                          const struct aegis_routes_endpoint *e);
 
 /* Stops listening, closes every connection (in progress or relaying). NULL is a no-op. */
 void aegis_mesh_outbound_free(struct aegis_mesh_outbound *ob);

@@ -89,16 +89,19 @@ static void *push(struct aegis_arena *a, void **arr, size_t *n, size_t elem)
 	return e;
 }
 
+static bool labels_has(const struct aegis_labels *have, const char *key, const char *value)
+{
+	for (size_t j = 0; j < have->n; j++)
+		if (strcmp(key, have->items[j].key) == 0 && strcmp(value, have->items[j].value) == 0)
+			return true;
+	return false;
+}
+
 static bool labels_subset(const struct aegis_labels *want, const struct aegis_labels *have)
 {
-	for (size_t i = 0; i < want->n; i++) {
-		bool found = false;
-		for (size_t j = 0; j < have->n && !found; j++)
-			found = strcmp(want->items[i].key, have->items[j].key) == 0 &&
-			        strcmp(want->items[i].value, have->items[j].value) == 0;
-		if (!found)
+	for (size_t i = 0; i < want->n; i++)
+		if (!labels_has(have, want->items[i].key, want->items[i].value))
 			return false;
-	}
 	return true;
 }
 
@@ -301,6 +304,7 @@ static int add_ep(struct epctx *x, const struct cand *cd)
 	if (e->locality == NULL || e->identity == NULL)
 		return AEGIS_ENOMEM;
 	e->priority = priority_of(x->b, e->locality, x->pol);
+	e->tunnel = labels_has(cd->labels, AEGIS_ROUTES_TUNNEL_LABEL, "http");
 	return 0;
 }
 

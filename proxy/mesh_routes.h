@@ -45,6 +45,9 @@ enum aegis_routes_mode {
 	AEGIS_ROUTES_PLAIN     /* MESH_EXTERNAL, tls.mode DISABLE, or origination we do not do: plain TCP */
 };
 
+/* The label by which a workload says its sidecar or ztunnel takes HBONE (Istio: model.TunnelLabel). */
+#define AEGIS_ROUTES_TUNNEL_LABEL "networking.istio.io/tunnel"
+
 struct aegis_routes_endpoint {
 	struct aegis_routes_addr addr; /* the application's address and (target) port */
 	uint32_t weight;               /* >= 1 */
@@ -52,6 +55,7 @@ struct aegis_routes_endpoint {
 	enum aegis_health health;
 	const char *locality; /* "region/zone/subzone" or "" */
 	const char *identity; /* expected peer SPIFFE ID; ends in "/sa/" + "*" when the SA is unknown */
+	bool tunnel; /* labelled networking.istio.io/tunnel=http: speaks HBONE (Istio's TunnelLabel) */
 };
 
 struct aegis_routes_cluster {

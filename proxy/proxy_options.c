@@ -80,8 +80,9 @@ static const char usage[] =
         "                           default 0.0.0.0:15006 and [::]:15006)\n"
         "  --hbone-listen ADDR:PORT     HBONE listener (repeatable, at most 2; default 0.0.0.0:15008\n"
         "                           and [::]:15008)\n"
-        "  --mesh-transport hbone|direct  how mesh endpoints are reached: HTTP/2 CONNECT on pooled mTLS\n"
-        "                           connections to <ip>:15008 (default), or legacy mTLS to <ip>:<port>\n"
+        "  --mesh-transport hbone|direct|auto  how mesh endpoints are reached: HTTP/2 CONNECT on pooled\n"
+        "                           mTLS connections to <ip>:15008 (default), legacy mTLS to <ip>:<port>,\n"
+        "                           or per endpoint: HBONE where labelled networking.istio.io/tunnel=http\n"
         "  --hbone-port P           the peers' HBONE port (default 15008)\n"
         "  --hbone-keepalive MS     PING an HBONE connection silent this long (default 10000)\n"
         "  --hbone-pool-idle MS     close a pooled HBONE connection without streams after (default 60000)\n"
@@ -363,11 +364,17 @@ static int parse_mesh_opt(int c, const char *arg, struct aegis_proxy_options *o,
 		return parse_u32("mesh-idle-timeout", arg, 1, 86400000, &o->mesh_idle_timeout_ms, err);
 	case OPT_DRAIN_TIMEOUT: return parse_u32("drain-timeout", arg, 0, 3600000, &o->drain_ms, err);
 	case OPT_MESH_TRANSPORT:
-		if (strcmp(arg, "hbone") != 0 && strcmp(arg, "direct") != 0) {
-			fprintf(err, "aegis-proxy: bad --mesh-transport '%s' (want hbone or direct)\n", arg);
+		if (strcmp(arg, "hbone") == 0)
+			o->mesh_transport = AEGIS_MESH_HBONE;
+		else if (strcmp(arg, "direct") == 0)
+			o->mesh_transport = AEGIS_MESH_DIRECT;
+		else if (strcmp(arg, "auto") == 0)
+			o->mesh_transport = AEGIS_MESH_AUTO;
+		else {
+			fprintf(err, "aegis-proxy: bad --mesh-transport '%s' (want hbone, direct or auto)\n",
+			        arg);
 			return -1;
 		}
-		o->mesh_direct = strcmp(arg, "direct") == 0;
 		return 0;
 	case OPT_HBONE_PORT: {
 		uint32_t v;

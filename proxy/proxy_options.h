@@ -26,6 +26,13 @@ struct aegis_proxy_stub_zone {
 	size_t n_servers;
 };
 
+/* How mesh (ISTIO_MUTUAL) endpoints are reached (--mesh-transport, docs/mesh.md). */
+enum aegis_mesh_transport {
+	AEGIS_MESH_HBONE,  /* CONNECT streams on pooled mTLS connections to <endpoint-ip>:15008 */
+	AEGIS_MESH_DIRECT, /* legacy mTLS to <endpoint>:<port> (the peer's 15006) */
+	AEGIS_MESH_AUTO, /* HBONE to endpoints labelled networking.istio.io/tunnel=http, direct to the rest */
+};
+
 struct aegis_proxy_options {
 	const char *config_paths[AEGIS_MAX_CONFIG_PATHS];
 	size_t n_config_paths;
@@ -99,12 +106,12 @@ struct aegis_proxy_options {
 	size_t n_workload_labels;
 	uint32_t mesh_connect_timeout_ms;
 	uint32_t mesh_idle_timeout_ms;
-	uint32_t drain_ms;   /* SIGTERM with mesh traffic open: wait this long for it to finish; 0 = exit */
-	bool mesh_direct;    /* --mesh-transport direct: legacy mTLS to <endpoint>:<port>, no HBONE */
-	uint16_t hbone_port; /* --hbone-port: where peers' HBONE listeners are (15008) */
-	uint32_t hbone_keepalive_ms; /* --hbone-keepalive */
-	uint32_t hbone_pool_idle_ms; /* --hbone-pool-idle */
-	                             /* end mesh */
+	uint32_t drain_ms; /* SIGTERM with mesh traffic open: wait this long for it to finish; 0 = exit */
+	enum aegis_mesh_transport mesh_transport; /* --mesh-transport */
+	uint16_t hbone_port;                      /* --hbone-port: where peers' HBONE listeners are (15008) */
+	uint32_t hbone_keepalive_ms;              /* --hbone-keepalive */
+	uint32_t hbone_pool_idle_ms;              /* --hbone-pool-idle */
+	                                          /* end mesh */
 };
 
 enum aegis_proxy_options_result {

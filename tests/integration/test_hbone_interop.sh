@@ -68,6 +68,7 @@ spec:
 EOF
 chmod 0644 "$RUN/mesh.yaml"
 mesh_write_server_py
+mesh_write_first_py
 
 # ---- the h2 programs ----
 cat >"$RUN/h2common.py" <<'EOF'
@@ -256,31 +257,6 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
 
-cat >"$RUN/app_client.py" <<'EOF'
-# app_client.py HOST PORT N: N sequential connections, each writes "ping-<i>" at once, half-closes and reads
-# to the end; prints how many got exactly "ping-<i>BYE <len>\n".
-import socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-good = 0
-for i in range(n):
-    try:
-        c = socket.create_connection((host, port), 5)
-        c.settimeout(5)
-        msg = b"ping-%d" % i
-        c.sendall(msg)
-        c.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            got += d
-        good += got == msg + b"BYE %d\n" % len(msg)
-        c.close()
-    except OSError:
-        pass
-print(good)
-EOF
 chmod 0644 "$RUN"/*.py
 
 # ---- start: pod B (Aegis and its application), pod C (the h2 peer), pod A (Aegis) ----
@@ -315,7 +291,7 @@ out=$(h2c status 10.253.1.2:9999)
 if [ "$out" = "alpn=h2 status=503" ]; then ok "h2 client: nothing listening is 503"; else bad "h2 client, no listener: $out"; fi
 
 # ---- 2. h2 as the peer of our outbound pool ----
-good=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/app_client.py" 10.96.10.72 9080 20)
+good=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/first.py" 10.96.10.72 9080 20)
 lines=$(grep -c . "$RUN/h2peer.log" 2>/dev/null || echo 0)
 first=$(head -1 "$RUN/h2peer.log" 2>/dev/null)
 echo "h2 peer saw: $first"

@@ -8,7 +8,7 @@
 #   pod B (v1)       10.253.1.2   fd00:253:1::2    reviews v1, service account reviews
 #   pod C (v2)       10.253.2.2   fd00:253:2::2    reviews v2
 #
-# Checks: 600 connections from A to reviews.default.svc.cluster.local:9080 (the VIP 10.96.10.11), each a
+# Checks: 1000 connections from A to reviews.default.svc.cluster.local:9080 (the VIP 10.96.10.11), each a
 # request/response where the client half-closes first, split 90/10 within statistical bounds, carried as
 # CONNECT streams: pod B's HBONE listener opened ONE TLS connection while its streams grew to the v1
 # count; the bytes on A's veth are TLS (the client's plaintext marker never appears); bulk transfers with
@@ -39,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 mesh_require ip openssl setpriv timeout curl "$POD_PYTHON"
-N=${AEGIS_HBONE_CONNECTIONS:-600}
+N=${AEGIS_HBONE_CONNECTIONS:-1000}
 
 PASS=0
 FAIL=0
@@ -75,6 +75,59 @@ spec:
     protocol: TCP
   endpoints:
   - address: 10.253.1.2
+    serviceAccount: reviews
+---
+# --mesh-transport auto (section 11): pod B is labelled as taking HBONE, pod C is not.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: mixed
+  namespace: default
+spec:
+  hosts:
+  - mixed.default.svc.cluster.local
+  addresses:
+  - 10.96.10.62
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - number: 9080
+    name: tcp
+    protocol: TCP
+  endpoints:
+  - address: 10.253.1.2
+    serviceAccount: reviews
+    labels:
+      networking.istio.io/tunnel: http
+  - address: 10.253.2.2
+    serviceAccount: reviews
+---
+# Section 11 too: the labelled endpoint's port has no listener (pod B's sidecar answers 503), so a connection
+# that tried it first is retried on pod C over direct mTLS, its early bytes written first there.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: mixedfail
+  namespace: default
+spec:
+  hosts:
+  - mixedfail.default.svc.cluster.local
+  addresses:
+  - 10.96.10.63
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports:
+  - number: 9080
+    name: tcp
+    protocol: TCP
+  endpoints:
+  - address: 10.253.1.2
+    serviceAccount: reviews
+    ports:
+      tcp: 9999
+    labels:
+      networking.istio.io/tunnel: http
+  - address: 10.253.2.2
     serviceAccount: reviews
 ---
 # Bulk transfers both ways (bulk.py) and, when installed, iperf3, to pod B.
@@ -323,7 +376,7 @@ read -r a1 b1 c1 <<<"$cpu1"
 awk -v a=$((a1 - a0)) -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v n="$N" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 	printf "proxy CPU per new application connection (utime+stime from /proc, %d Hz): %.3f ms for both sides (A %.3f, B+C %.3f) over %d connections\n", hz, (a + b + c) * 1000 / hz / n, a * 1000 / hz / n, (b + c) * 1000 / hz / n, n }'
 if [ "${fails:-1}" -eq 0 ] && [ "$((v1 + v2))" -eq "$N" ]; then ok "$N connections through HBONE, each half-closed by the client first"; else bad "connections: $res"; fi
-# v2 ~ Binomial(N, 0.1): for 600, mean 60 and sd 7.3; 30..90 is beyond 4 sd on either side.
+# v2 ~ Binomial(N, 0.1): for 1000, mean 100 and sd 9.5; 54..146 is beyond 4 sd on either side.
 lo=$((N / 10 - 4 * N / 100 - 6))
 hi=$((N / 10 + 4 * N / 100 + 6))
 if [ "${v2:-0}" -ge "$lo" ] && [ "${v2:-0}" -le "$hi" ]; then ok "90/10 split (v2 = $v2 of $N, bounds $lo..$hi)"; else bad "90/10 split: v2 = $v2 (bounds $lo..$hi)"; fi
@@ -634,9 +687,53 @@ else
 	bad "drain: alive=$(kill -0 "$APID" 2>/dev/null && echo yes || echo no), $(grep -E 'drain' "$RUN/proxy-a.log" | tail -2)"
 fi
 
+# ---- 11. --mesh-transport auto: per endpoint, HBONE where the workload is labelled
+# networking.istio.io/tunnel=http (pod B in the ServiceEntry "mixed"), direct mTLS to the application port
+# (the peer's 15006) for the rest (pod C); Istio's sidecars choose the same way ----
+# shellcheck disable=SC2046
+pod_spawn proxy-a-auto proxy $(proxy_cmd a --mesh-transport auto)
+mesh_wait_ready a-auto || exit 1
+mesh_scrape b "$RUN/metrics-b-auto0.txt"
+mesh_scrape c "$RUN/metrics-c-auto0.txt"
+res=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/client.py" 40 10.96.10.62 9080 auto)
+read -r av1 av2 afail _ <<<"$res"
+mesh_scrape b "$RUN/metrics-b-auto1.txt"
+mesh_scrape c "$RUN/metrics-c-auto1.txt"
+hs='aegis_hbone_streams_opened_total{direction="inbound"}'
+im='aegis_mesh_inbound_connections_total{kind="mtls"}'
+db=$(($(mesh_metric "$RUN/metrics-b-auto1.txt" "$hs") - $(mesh_metric "$RUN/metrics-b-auto0.txt" "$hs")))
+dc=$(($(mesh_metric "$RUN/metrics-c-auto1.txt" "$hs") - $(mesh_metric "$RUN/metrics-c-auto0.txt" "$hs")))
+mc=$(($(mesh_metric "$RUN/metrics-c-auto1.txt" "$im") - $(mesh_metric "$RUN/metrics-c-auto0.txt" "$im")))
+echo "auto: v1b $av1, v2 $av2, failures $afail; B HBONE streams +$db; C HBONE streams +$dc, 15006 mTLS +$mc"
+if [ "$afail" = 0 ] && [ "$av1" -gt 0 ] && [ "$av2" -gt 0 ] && [ "$db" = "$av1" ] && [ "$dc" = 0 ] && [ "$mc" = "$av2" ]; then
+	ok "transport auto: the labelled endpoint over HBONE ($av1 streams at B), the other over direct mTLS ($av2 at C's 15006)"
+else
+	bad "transport auto: $res; B streams +$db, C streams +$dc, C mTLS +$mc"
+fi
+# A client that speaks first, to the service whose HBONE endpoint refuses: every connection ends at pod C
+# with its first bytes in order, some of them after an HBONE attempt that carried those bytes.
+mesh_write_first_py
+mesh_scrape a "$RUN/metrics-a-auto0.txt"
+fgood=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/first.py" 10.96.10.63 9080 20 'HELLO v2\n')
+mesh_scrape a "$RUN/metrics-a-auto1.txt"
+rt=$(($(mesh_metric "$RUN/metrics-a-auto1.txt" aegis_mesh_outbound_retries_total) - $(mesh_metric "$RUN/metrics-a-auto0.txt" aegis_mesh_outbound_retries_total)))
+eb=$(($(mesh_metric "$RUN/metrics-a-auto1.txt" aegis_mesh_outbound_early_bytes_total) - $(mesh_metric "$RUN/metrics-a-auto0.txt" aegis_mesh_outbound_early_bytes_total)))
+if [ "$fgood" = 20 ] && [ "$rt" -ge 1 ] && [ "$eb" -gt 0 ]; then
+	ok "transport auto: 20 of 20 reached pod C whole, $rt after a refused HBONE attempt that had read $eb early bytes"
+else
+	bad "transport auto with a refusing HBONE endpoint: $fgood of 20 good, retries +$rt, early bytes +$eb"
+fi
+out=$(in_pod a "$POD_BIN/aegisctl" pc endpoints 2>&1 | grep 'mixed\.default')
+if echo "$out" | grep -Eq '^10\.253\.1\.2:9080 .* hbone *$' && echo "$out" | grep -Eq '^10\.253\.2\.2:9080 .* mtls *$'; then
+	ok "aegisctl proxy-config endpoints shows each endpoint's transport"
+else
+	bad "proxy-config endpoints: $out"
+fi
+
 # ---- the proxies end cleanly on SIGTERM (under ASan/UBSan: no report in their logs) ----
 for p in a b c; do pod_stop "proxy-$p"; done
 pod_stop proxy-a-direct
+pod_stop proxy-a-auto
 if grep -lE "Sanitizer|runtime error" "$RUN"/proxy-*.log; then
 	bad "sanitizer reports: $(grep -hE -A5 'Sanitizer|runtime error' "$RUN"/proxy-*.log | head -40)"
 else

@@ -19,6 +19,7 @@
 #   mesh_proxy_cmd POD MS [EXTRA...] the command line of POD's aegis-proxy on $RUN/mesh.yaml (files mode,
 #                                    --mesh, $RUN/certs-<POD>, --mesh-connect-timeout MS), for pod_spawn
 #   mesh_wait_ready POD...           until each POD's proxy logged "aegis-proxy ready" (30 s); else says so
+#   mesh_write_first_py              $RUN/first.py: N sequential connections whose client speaks first (below)
 #   mesh_metric FILE 'name{labels}'  a value from a /stats/prometheus scrape (0 when absent)
 #   mesh_scrape POD FILE             POD's /stats/prometheus into FILE
 #   mesh_check_ipv6 ...              the IPv6 checks test_mesh_hbone and test_mesh_traffic share (below)
@@ -104,6 +105,37 @@ in_pod() {
 	local p=$1
 	shift
 	if [ "$p" = a ]; then ip netns exec "$POD_NS" "$@"; else ip netns exec "${NS[$p]}" "$@"; fi
+}
+
+# mesh_write_first_py: $RUN/first.py, a client that speaks first: `first.py HOST PORT N [GREETING]` makes N
+# sequential connections, each: write "first-<i>\n" at once, half-close, read to the end; prints how many
+# got exactly GREETING (default none; "HELLO v2\n" is server.py's "v2") + the echo + "BYE <len>\n".
+mesh_write_first_py() {
+	cat >"$RUN/first.py" <<'EOF'
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+greeting = sys.argv[4].encode().decode("unicode_escape").encode() if len(sys.argv) > 4 else b""
+good = 0
+for i in range(n):
+    try:
+        c = socket.create_connection((host, port), 5)
+        c.settimeout(5)
+        msg = b"first-%d\n" % i
+        c.sendall(msg)
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        good += got == greeting + msg + b"BYE %d\n" % len(msg)
+        c.close()
+    except OSError:
+        pass
+print(good)
+EOF
+	chmod 0644 "$RUN/first.py"
 }
 
 # mesh_proxy_cmd POD MS [EXTRA...]: POD's aegis-proxy with the routes of $RUN/mesh.yaml (no file watch), its

@@ -53,7 +53,7 @@ static const char mesh_yaml[] =
         "apiVersion: networking.istio.io/v1\n"
         "kind: WorkloadEntry\n"
         "metadata: {name: pod-b, namespace: default}\n"
-        "spec: {address: 10.1.0.2, labels: {version: v2}}\n"
+        "spec: {address: 10.1.0.2, labels: {version: v2, networking.istio.io/tunnel: http}}\n"
         "---\n"
         "apiVersion: networking.istio.io/v1\n"
         "kind: WorkloadEntry\n"
@@ -320,11 +320,14 @@ static void test_subsets_by_labels(void **state)
 		assert_string_equal(ip_str(&e->addr), "10.1.0.1");
 		assert_int_equal(e->addr.port, 9080);
 		assert_string_equal(e->identity, "spiffe://cluster.local/ns/default/sa/reviews");
+		assert_false(e->tunnel);
 	}
-	/* v2: found by address (the WorkloadEntry has another name); no service account known. */
+	/* v2: found by address (the WorkloadEntry has another name); no service account known; labelled as
+	 * taking HBONE. */
 	assert_int_equal(v2->n_eps, 1);
 	assert_string_equal(ip_str(&v2->eps[0].addr), "10.1.0.2");
 	assert_string_equal(v2->eps[0].identity, "spiffe://cluster.local/ns/default/sa/*");
+	assert_true(v2->eps[0].tunnel);
 	/* v3: no endpoint carries version v3. */
 	assert_int_equal(v3->n_eps, 0);
 	assert_null(aegis_routes_pick(v3, 5, NULL, 0, NULL, 0));

@@ -2,7 +2,7 @@
  * each of 15001, 15006 and 15008 listens in both families, IPv4 first, because a capture rule keeps a
  * connection's family and an IPv6 listener is IPV6_V6ONLY (15006 and 15008 used to listen on 0.0.0.0
  * alone, so IPv6 peers were refused: docs/mesh.md); --outbound-listen, --inbound-listen and
- * --hbone-listen replace the defaults, at most 2 each. */
+ * --hbone-listen replace the defaults, at most 2 each. And --mesh-transport. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -96,12 +96,29 @@ static void test_at_most_two(void **state)
 	                 AEGIS_OPTIONS_EXIT_USAGE);
 }
 
+static void test_mesh_transport(void **state)
+{
+	(void)state;
+	struct aegis_proxy_options o;
+	assert_int_equal(parse(&o, (const char *const[]){"--mesh", NULL}), AEGIS_OPTIONS_RUN);
+	assert_int_equal(o.mesh_transport, AEGIS_MESH_HBONE);
+	static const char *const names[] = {"hbone", "direct", "auto"};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(parse(&o, (const char *const[]){"--mesh-transport", names[i], NULL}),
+		                 AEGIS_OPTIONS_RUN);
+		assert_int_equal(o.mesh_transport, i);
+	}
+	assert_int_equal(parse(&o, (const char *const[]){"--mesh-transport", "h2", NULL}),
+	                 AEGIS_OPTIONS_EXIT_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_defaults_both_families),
 	        cmocka_unit_test(test_flags_replace_defaults),
 	        cmocka_unit_test(test_at_most_two),
+	        cmocka_unit_test(test_mesh_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
