@@ -3,7 +3,7 @@
 # memcheck (through wrapper scripts put first in AEGIS_BIN), with leak checking on definite and indirect
 # leaks. Fails if a test fails, any process reports an error or a leak, or no process ran under memcheck.
 #
-#   scripts/valgrind.sh [TEST...]     default: the fourteen of DEFAULT_TESTS below
+#   scripts/valgrind.sh [TEST...]     default: the fifteen of DEFAULT_TESTS below
 #
 # scripts/test.sh (CI) runs it with the default set after the normal suite; docs/hardening.md says why
 # these tests. Environment:
@@ -26,7 +26,8 @@ TESTS=("$@")
 # counts), test_faults_tls (its first relayed echo); the last two failed in one run of two under
 # memcheck. test_capture_pod needs root (it skips otherwise). docs/hardening.md "valgrind".
 DEFAULT_TESTS=(test_dns_proxy test_forwarding test_admin test_xds_proxy test_xds test_xds_tls test_security
-	test_dnssec test_faults test_faults_mem test_kube_source test_capture_pod test_dns_workers test_status_port)
+	test_dnssec test_faults test_faults_mem test_kube_source test_capture_pod test_dns_workers test_status_port
+	test_hbone_interop)
 [ ${#TESTS[@]} -gt 0 ] || TESTS=("${DEFAULT_TESTS[@]}")
 WORK=$(mktemp -d /tmp/aegis-valgrind.XXXXXX)
 chmod 0777 "$WORK" # the proxy drops to UID 1337 and still writes its log here
