@@ -22,15 +22,22 @@
 
 #include <openssl/err.h>
 
+/* A TLS side's read buffer: four whole records (OpenSSL's record buffer size 16709 each), so that one read
+ * takes what a peer writes in one go and the SSL_reads after it need no system call. */
+#define TLS_READ_BUF (4u * 16709u)
+
+enum io_result { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
+
 struct side {
 	ev_io io;
 	int fd;
 	SSL *ssl;
-	bool rd_eof;     /* the peer stopped sending */
-	bool wr_shut;    /* we stopped sending */
-	bool want_read;  /* the SSL asked for readability to make progress on a write */
-	bool want_write; /* ... or writability to progress on a read */
-	bool readable;   /* a read may find bytes (see the top of this file) */
+	enum io_result kept; /* IO_OK, or the end (IO_EOF, IO_ERR) met after bytes were gathered */
+	bool rd_eof;         /* the peer stopped sending */
+	bool wr_shut;        /* we stopped sending */
+	bool want_read;      /* the SSL asked for readability to make progress on a write */
+	bool want_write;     /* ... or writability to progress on a read */
+	bool readable;       /* a read may find bytes (see the top of this file) */
 	struct aegis_pipe *p;
 };
 
@@ -57,28 +64,48 @@ struct aegis_pipe {
 static struct aegis_pipe *all_pipes;
 static unsigned n_pipes;
 
-enum io_result { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
+/* What an SSL_read that returned n <= 0 means. */
+static enum io_result ssl_read_result(struct side *s, int n)
+{
+	switch (SSL_get_error(s->ssl, n)) {
+	case SSL_ERROR_WANT_READ: s->readable = false; return IO_AGAIN;
+	case SSL_ERROR_WANT_WRITE: s->want_write = true; return IO_AGAIN;
+	case SSL_ERROR_ZERO_RETURN: return IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		/* A FIN without close_notify: the peer stopped sending. */
+		return errno == 0 || n == 0 ? IO_EOF : IO_ERR;
+	default: return IO_ERR;
+	}
+}
 
 static enum io_result side_read(struct side *s, uint8_t *buf, size_t cap, size_t *got)
 {
 	if (s->ssl != NULL) {
-		ERR_clear_error();
-		int n = SSL_read(s->ssl, buf, (int)(cap > INT32_MAX ? INT32_MAX : cap));
+		if (s->kept != IO_OK) /* the end met while gathering, after the bytes it followed */
+			return s->kept;
+		/* SSL_read gives one record at a time: gather what the SSL holds already (no system call), so
+		 * that the other side gets it in one write. */
+		size_t have = 0;
+		int n;
+		do {
+			ERR_clear_error();
+			size_t room = cap - have;
+			n = SSL_read(s->ssl, buf + have, (int)(room > INT32_MAX ? INT32_MAX : room));
+			if (n > 0)
+				have += (size_t)n;
+		} while (n > 0 && have < cap && SSL_has_pending(s->ssl));
+		if (have == 0)
+			return ssl_read_result(s, n);
+		*got = have;
 		if (n > 0) {
-			*got = (size_t)n;
-			if ((size_t)n < cap && SSL_pending(s->ssl) == 0 && !SSL_has_pending(s->ssl))
+			if (have < cap && SSL_pending(s->ssl) == 0 && !SSL_has_pending(s->ssl))
 				s->readable = false;
-			return IO_OK;
+		} else {
+			enum io_result r = ssl_read_result(s, n);
+			if (r == IO_EOF || r == IO_ERR)
+				s->kept = r;
 		}
-		switch (SSL_get_error(s->ssl, n)) {
-		case SSL_ERROR_WANT_READ: s->readable = false; return IO_AGAIN;
-		case SSL_ERROR_WANT_WRITE: s->want_write = true; return IO_AGAIN;
-		case SSL_ERROR_ZERO_RETURN: return IO_EOF;
-		case SSL_ERROR_SYSCALL:
-			/* A FIN without close_notify: the peer stopped sending. */
-			return errno == 0 || n == 0 ? IO_EOF : IO_ERR;
-		default: return IO_ERR;
-		}
+		return IO_OK;
 	}
 	ssize_t n = read(s->fd, buf, cap);
 	if (n > 0) {
@@ -300,6 +327,11 @@ int aegis_pipe_start(struct ev_loop *loop, int fd_a, SSL *ssl_a, int fd_b, SSL *
 	p->loop = loop;
 	p->a = (struct side){.fd = fd_a, .ssl = ssl_a, .readable = true, .p = p};
 	p->b = (struct side){.fd = fd_b, .ssl = ssl_b, .readable = true, .p = p};
+	/* The next read buffer the SSL allocates (SSL_MODE_RELEASE_BUFFERS frees it whenever it is empty). */
+	if (ssl_a != NULL)
+		SSL_set_default_read_buffer_len(ssl_a, TLS_READ_BUF);
+	if (ssl_b != NULL)
+		SSL_set_default_read_buffer_len(ssl_b, TLS_READ_BUF);
 	p->done = done;
 	p->user = user;
 	p->idle_s = idle_ms / 1000.0;
