@@ -412,3 +412,16 @@ void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out)
 {
 	*out = m->stats;
 }
+
+int aegis_mtls_read_gather(SSL *ssl, uint8_t *buf, size_t cap, size_t *have)
+{
+	int n;
+	do {
+		ERR_clear_error();
+		size_t room = cap - *have;
+		n = SSL_read(ssl, buf + *have, (int)(room > INT32_MAX ? INT32_MAX : room));
+		if (n > 0)
+			*have += (size_t)n;
+	} while (n > 0 && *have < cap && SSL_has_pending(ssl));
+	return n;
+}

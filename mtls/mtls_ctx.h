@@ -82,4 +82,10 @@ void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out);
  * certificate has expired, are not used. */
 void aegis_mtls_resume(struct aegis_mtls *m, SSL *ssl, const char *key);
 
+/* The TLS read of the relays: SSL_read returns one record at a time, so this reads into buf[0..cap) until it
+ * is full or the SSL holds nothing more (no system call beyond the first read), adding what it took to
+ * *have. Returns the last SSL_read's result: > 0 when it stopped with data, else what SSL_get_error must
+ * interpret (any bytes already in *have come first). ERR_clear_error() precedes each call. */
+int aegis_mtls_read_gather(SSL *ssl, uint8_t *buf, size_t cap, size_t *have);
+
 #endif

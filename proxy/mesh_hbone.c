@@ -710,16 +710,10 @@ static bool conn_read(struct hconn *c)
 {
 	struct aegis_mesh_hbone *hb = c->hb;
 	for (int i = 0; i < READ_ROUNDS; i++) {
-		/* SSL_read gives one record at a time: gather what the SSL holds already (no system call)
-		 * so that the session sees whole frames and the application gets them in one send. */
+		/* Gather what the SSL holds already, so that the session sees whole frames and the
+		 * application gets them in one send. */
 		size_t have = 0;
-		int n;
-		do {
-			ERR_clear_error();
-			n = SSL_read(c->ssl, hb->scratch + have, (int)(SCRATCH - have));
-			if (n > 0)
-				have += (size_t)n;
-		} while (n > 0 && have < SCRATCH && SSL_has_pending(c->ssl));
+		int n = aegis_mtls_read_gather(c->ssl, hb->scratch, SCRATCH, &have);
 		int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
 		if (have > 0) {
 			c->last_rx = ev_now(hb->loop);

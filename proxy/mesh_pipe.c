@@ -12,6 +12,7 @@
  * Without this, every wake-up cost two reads that said EAGAIN (about 8 reads per request/response). */
 #include "aegis/container.h"
 #include "mesh_pipe.h"
+#include "mtls_ctx.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -83,17 +84,9 @@ static enum io_result side_read(struct side *s, uint8_t *buf, size_t cap, size_t
 	if (s->ssl != NULL) {
 		if (s->kept != IO_OK) /* the end met while gathering, after the bytes it followed */
 			return s->kept;
-		/* SSL_read gives one record at a time: gather what the SSL holds already (no system call), so
-		 * that the other side gets it in one write. */
+		/* Gather what the SSL holds already, so that the other side gets it in one write. */
 		size_t have = 0;
-		int n;
-		do {
-			ERR_clear_error();
-			size_t room = cap - have;
-			n = SSL_read(s->ssl, buf + have, (int)(room > INT32_MAX ? INT32_MAX : room));
-			if (n > 0)
-				have += (size_t)n;
-		} while (n > 0 && have < cap && SSL_has_pending(s->ssl));
+		int n = aegis_mtls_read_gather(s->ssl, buf, cap, &have);
 		if (have == 0)
 			return ssl_read_result(s, n);
 		*got = have;

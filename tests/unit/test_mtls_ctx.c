@@ -160,6 +160,42 @@ static void test_handshake_ok_both_ways(void **state)
 	aegis_mtls_free(sm);
 }
 
+/* aegis_mtls_read_gather: three records the peer wrote come back in one call, cut at cap; then the
+ * peer's close_notify is what the next call reports. */
+static void test_read_gather(void **state)
+{
+	(void)state;
+	struct aegis_mtls *cm = load("productpage"), *sm = load("reviews");
+	SSL *c = SSL_new(aegis_mtls_ctx(cm)), *s = SSL_new(aegis_mtls_ctx(sm));
+	SSL_set_read_ahead(c, 1);
+	SSL_set_default_read_buffer_len(c, 4u * 16709u);
+	assert_int_equal(handshake(c, s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(SSL_write(s, "0123456789", 10), 10);
+	uint8_t buf[64];
+	size_t have = 0;
+	assert_true(aegis_mtls_read_gather(c, buf, sizeof(buf), &have) > 0);
+	assert_int_equal(have, 30);
+	assert_memory_equal(buf + 20, "0123456789", 10);
+	assert_int_equal(SSL_write(s, "abcdef", 6), 6);
+	have = 0;
+	assert_true(aegis_mtls_read_gather(c, buf, 4, &have) > 0); /* cap: the rest stays in the SSL */
+	assert_int_equal(have, 4);
+	have = 0;
+	assert_true(aegis_mtls_read_gather(c, buf, sizeof(buf), &have) > 0);
+	assert_int_equal(have, 2);
+	assert_memory_equal(buf, "ef", 2);
+	assert_int_equal(SSL_shutdown(s), 0);
+	have = 0;
+	int n = aegis_mtls_read_gather(c, buf, sizeof(buf), &have);
+	assert_int_equal(have, 0);
+	assert_int_equal(SSL_get_error(c, n), SSL_ERROR_ZERO_RETURN);
+	SSL_free(c);
+	SSL_free(s);
+	aegis_mtls_free(cm);
+	aegis_mtls_free(sm);
+}
+
 static void test_wrong_identity_refused(void **state)
 {
 	(void)state;
@@ -347,6 +383,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_identity_extraction_and_matching),
 	        cmocka_unit_test(test_handshake_ok_both_ways),
+	        cmocka_unit_test(test_read_gather),
 	        cmocka_unit_test(test_wrong_identity_refused),
 	        cmocka_unit_test(test_wrong_ca_refused),
 	        cmocka_unit_test(test_expired_refused),
