@@ -413,6 +413,16 @@ void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out)
 	*out = m->stats;
 }
 
+/* OpenSSL's read buffer for one record is 16709 bytes (SSL3_RT_MAX_PLAIN_LENGTH and the encrypted overhead,
+ * header and alignment). */
+#define READ_AHEAD_BUF (4u * 16709u)
+
+void aegis_mtls_read_ahead(SSL *ssl)
+{
+	SSL_set_read_ahead(ssl, 1);
+	SSL_set_default_read_buffer_len(ssl, READ_AHEAD_BUF);
+}
+
 int aegis_mtls_read_gather(SSL *ssl, uint8_t *buf, size_t cap, size_t *have)
 {
 	int n;

@@ -82,6 +82,12 @@ void aegis_mtls_stats(const struct aegis_mtls *m, struct aegis_mtls_stats *out);
  * certificate has expired, are not used. */
 void aegis_mtls_resume(struct aegis_mtls *m, SSL *ssl, const char *key);
 
+/* How the relays read TLS: whole socket buffers instead of a record header and then its body (read-ahead),
+ * into a buffer of four whole records (a peer's 64 KiB write, an HBONE DATA frame), so that one read
+ * system call takes them all and aegis_mtls_read_gather() hands them over together. Before the
+ * handshake; with SSL_MODE_RELEASE_BUFFERS the buffer exists only while it holds bytes. */
+void aegis_mtls_read_ahead(SSL *ssl);
+
 /* The TLS read of the relays: SSL_read returns one record at a time, so this reads into buf[0..cap) until it
  * is full or the SSL holds nothing more (no system call beyond the first read), adding what it took to
  * *have. Returns the last SSL_read's result: > 0 when it stopped with data, else what SSL_get_error must

@@ -690,10 +690,7 @@ void aegis_mesh_hbone_conn_start_tls(struct hconn *c)
 	/* A pooled connection carries many small records: keeping its buffers saves a malloc/free pair per
 	 * record (the shared context releases them, which suits the many idle relays of the direct path). */
 	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	/* Read whole socket buffers instead of a record header and then its body, and several records per
-	 * read: a DATA frame is four records (mtls/hbone.c), so one read takes a frame. */
-	SSL_set_read_ahead(c->ssl, 1);
-	SSL_set_default_read_buffer_len(c->ssl, READ_BUF);
+	aegis_mtls_read_ahead(c->ssl); /* a DATA frame is four records (mtls/hbone.c): one read takes it */
 	if (c->server)
 		SSL_set_accept_state(c->ssl);
 	else

@@ -21,7 +21,6 @@
 #define HANDSHAKE_MS     5000
 #define LOCAL_CONNECT_MS 1000
 #define SCRATCH          (64u << 10)
-#define READ_BUF         (4u * 16709u) /* OpenSSL's read buffer: four whole records (SSL3_RT_MAX_ + 256) */
 #define READ_ROUNDS      64
 /* The expected identities, joined by '\n'. */
 #define KEY_MAX    1024

@@ -197,8 +197,7 @@ static void detect(struct in_conn *c, bool timed_out)
 		return;
 	}
 	SSL_set_accept_state(c->ssl);
-	/* Whole socket buffers instead of a record header and then its body: one read per record run. */
-	SSL_set_read_ahead(c->ssl, 1);
+	aegis_mtls_read_ahead(c->ssl);
 	c->st = ST_HANDSHAKE;
 	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);
 	ev_timer_start(in->loop, &c->timer);

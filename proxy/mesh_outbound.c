@@ -333,8 +333,7 @@ static void connected(struct conn *c)
 	resume_key(c, key, sizeof(key));
 	if (key[0] != '\0')
 		aegis_mtls_resume(ob->opts.mtls, c->ssl, key);
-	/* Whole socket buffers instead of a record header and then its body: one read per record run. */
-	SSL_set_read_ahead(c->ssl, 1);
+	aegis_mtls_read_ahead(c->ssl);
 	c->st = ST_HANDSHAKE;
 	ev_timer_stop(ob->loop, &c->timer);
 	ev_timer_set(&c->timer, HANDSHAKE_MS / 1000.0, 0);

@@ -23,10 +23,6 @@
 
 #include <openssl/err.h>
 
-/* A TLS side's read buffer: four whole records (OpenSSL's record buffer size 16709 each), so that one read
- * takes what a peer writes in one go and the SSL_reads after it need no system call. */
-#define TLS_READ_BUF (4u * 16709u)
-
 enum io_result { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
 
 struct side {
@@ -320,11 +316,6 @@ int aegis_pipe_start(struct ev_loop *loop, int fd_a, SSL *ssl_a, int fd_b, SSL *
 	p->loop = loop;
 	p->a = (struct side){.fd = fd_a, .ssl = ssl_a, .readable = true, .p = p};
 	p->b = (struct side){.fd = fd_b, .ssl = ssl_b, .readable = true, .p = p};
-	/* The next read buffer the SSL allocates (SSL_MODE_RELEASE_BUFFERS frees it whenever it is empty). */
-	if (ssl_a != NULL)
-		SSL_set_default_read_buffer_len(ssl_a, TLS_READ_BUF);
-	if (ssl_b != NULL)
-		SSL_set_default_read_buffer_len(ssl_b, TLS_READ_BUF);
 	p->done = done;
 	p->user = user;
 	p->idle_s = idle_ms / 1000.0;

@@ -158,6 +158,7 @@ EOF
 chmod 0644 "$RUN/mesh.yaml"
 
 mesh_write_server_py
+mesh_write_first_py
 
 mesh_write_client_py
 
@@ -622,6 +623,21 @@ if [ "$rfail" = 0 ]; then ok "new connections after the rotation"; else bad "aft
 mesh_scrape a "$RUN/metrics-a3.txt"
 pt0=$(mesh_metric "$RUN/metrics-a3.txt" 'aegis_hbone_pings_total{result="timeout"}')
 kill -STOP "$(cat "$RUN/proxy-b.pid")"
+# Meanwhile a client that speaks first connects to noapp (pod B alone): its bytes go out with the CONNECT,
+# no answer comes, and because B may still deliver them the connection is closed, not retried
+# (docs/mesh.md, "Early bytes"): not_retried +1, retries and no_endpoint unchanged.
+uk=(aegis_mesh_outbound_not_retried_total aegis_mesh_outbound_retries_total aegis_mesh_outbound_no_endpoint_total)
+u0=()
+for k in "${uk[@]}"; do u0+=("$(mesh_metric "$RUN/metrics-a3.txt" "$k")"); done
+ugood=$(timeout 30 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/first.py" 10.96.10.60 9999 1)
+mesh_scrape a "$RUN/metrics-a3u.txt"
+ud=()
+for i in 0 1 2; do ud+=($(($(mesh_metric "$RUN/metrics-a3u.txt" "${uk[$i]}") - u0[i]))); done
+if [ "$ugood" = 0 ] && [ "${ud[*]}" = "1 0 0" ]; then
+	ok "early bytes sent to a peer that never answers: the connection is closed, not retried (not_retried +1)"
+else
+	bad "unsure failure: client good=$ugood; not_retried, retries, no_endpoint +${ud[*]}"
+fi
 pt=$pt0
 for _ in $(seq 60); do
 	sleep 0.5
@@ -712,7 +728,6 @@ else
 fi
 # A client that speaks first, to the service whose HBONE endpoint refuses: every connection ends at pod C
 # with its first bytes in order, some of them after an HBONE attempt that carried those bytes.
-mesh_write_first_py
 mesh_scrape a "$RUN/metrics-a-auto0.txt"
 fgood=$(timeout 60 ip netns exec "$POD_NS" "$POD_PYTHON" "$RUN/first.py" 10.96.10.63 9080 20 'HELLO v2\n')
 mesh_scrape a "$RUN/metrics-a-auto1.txt"

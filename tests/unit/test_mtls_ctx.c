@@ -167,8 +167,7 @@ static void test_read_gather(void **state)
 	(void)state;
 	struct aegis_mtls *cm = load("productpage"), *sm = load("reviews");
 	SSL *c = SSL_new(aegis_mtls_ctx(cm)), *s = SSL_new(aegis_mtls_ctx(sm));
-	SSL_set_read_ahead(c, 1);
-	SSL_set_default_read_buffer_len(c, 4u * 16709u);
+	aegis_mtls_read_ahead(c);
 	assert_int_equal(handshake(c, s), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(SSL_write(s, "0123456789", 10), 10);
