@@ -397,41 +397,40 @@ static void hbone_done(void *user, enum aegis_mesh_hbone_result r, const char *w
 /* What a client sends right after connecting (an HTTP request, a TLS ClientHello) is usually in the socket
  * by the time it is accepted, or arrives before the CONNECT's answer: it rides behind the CONNECT instead of
  * waiting for the 200, which saves the peer a wake-up and the connection a round trip (docs/mesh.md, "Early
- * bytes"). One read, appended to c->early (at most EARLY_MAX in all). */
-enum early_read {
-	EARLY_MORE,  /* read some, or nothing there yet */
-	EARLY_DONE,  /* end of file, an error or EARLY_MAX: the rest is the tunnel's after the answer */
-	EARLY_NOMEM, /* bytes were read and cannot be kept */
-};
-
-static enum early_read read_early(struct conn *c)
+ * bytes"). One read, appended to c->early (at most EARLY_MAX in all); c->early_done once no more will be
+ * read early. False when bytes were read and cannot be kept (no memory). */
+static bool take_early(struct conn *c)
 {
 	uint8_t buf[EARLY_MAX];
 	ssize_t n = recv(c->app_fd, buf, EARLY_MAX - c->early_len, MSG_DONTWAIT);
-	if (n <= 0)
-		return n < 0 && (errno == EAGAIN || errno == EINTR) ? EARLY_MORE : EARLY_DONE;
+	if (n <= 0) {
+		/* Nothing there yet, or the end of file or an error: the rest is the tunnel's after the
+		 * answer. */
+		c->early_done = !(n < 0 && (errno == EAGAIN || errno == EINTR));
+		return true;
+	}
 	uint8_t *p = realloc(c->early, c->early_len + (size_t)n);
 	if (p == NULL)
-		return EARLY_NOMEM;
+		return false; /* bytes out of the socket that cannot be kept */
 	memcpy(p + c->early_len, buf, (size_t)n);
 	c->early = p;
 	c->early_len += (size_t)n;
+	c->early_done = c->early_len == EARLY_MAX;
 	c->ob->stats.early_bytes += (uint64_t)n;
-	return c->early_len < EARLY_MAX ? EARLY_MORE : EARLY_DONE;
+	return true;
 }
 
 /* The application's socket became readable while its CONNECT waits for the answer. */
 static void more_early(struct conn *c)
 {
 	size_t before = c->early_len;
-	enum early_read r = read_early(c);
-	if (r == EARLY_DONE) {
-		c->early_done = true;
-		ev_io_stop(c->ob->loop, &c->io);
-	}
-	if (r == EARLY_NOMEM ||
-	    (c->early_len > before && aegis_mesh_hbone_early(c->req, c->early, c->early_len) != 0))
+	if (!take_early(c) ||
+	    (c->early_len > before && aegis_mesh_hbone_early(c->req, c->early, c->early_len) != 0)) {
 		conn_free(c, true); /* bytes out of the socket that will never be sent */
+		return;
+	}
+	if (c->early_done)
+		ev_io_stop(c->ob->loop, &c->io);
 }
 
 static void start_hbone(struct conn *c, uint32_t timeout_ms)
@@ -440,13 +439,9 @@ static void start_hbone(struct conn *c, uint32_t timeout_ms)
 	const char *one[1] = {c->ep->identity};
 	const char *const *want = c->cluster->n_sans ? c->cluster->sans : one;
 	size_t n = c->cluster->n_sans ? c->cluster->n_sans : 1;
-	if (c->early == NULL && !c->early_done) { /* the first HBONE attempt: what is there already */
-		enum early_read r = read_early(c);
-		if (r == EARLY_NOMEM) {
-			conn_free(c, true);
-			return;
-		}
-		c->early_done = r == EARLY_DONE;
+	if (c->early_len == 0 && !c->early_done && !take_early(c)) { /* what is there already */
+		conn_free(c, true);
+		return;
 	}
 	c->st = ST_HBONE;
 	if (aegis_mesh_hbone_open(ob->opts.hbone, c->app_fd, &c->ep->addr, want, n, timeout_ms, c->early,
